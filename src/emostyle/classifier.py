@@ -1,0 +1,130 @@
+"""Emotion classification of face crops on ONNX Runtime, with calibrated probabilities.
+
+The model card beside the ONNX file says how to prepare a crop (size, colour, mean/std, margin,
+alignment) and the temperature fitted on PublicTest that turns logits into probabilities that
+mean what they say. All faces of a picture go through the network in one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from emostyle.emotions import EMOTIONS
+from emostyle.errors import EmostyleError, ModelNotFoundError
+from emostyle.faces import DetectedFace, crop_face
+from emostyle.model_files import load_card, resolve_model
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a face crop becomes the network's input, as stated by the model card."""
+
+    size: int
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_margin: float
+    align: bool
+
+    @classmethod
+    def from_card(cls, card: dict) -> Preprocessing:
+        inp = card["input"]
+        return cls(size=int(inp["size"]), channels=int(inp["channels"]),
+                   mean=tuple(float(v) for v in inp["mean"]),
+                   std=tuple(float(v) for v in inp["std"]),
+                   crop_margin=float(inp.get("crop_margin", 0.0)),
+                   align=bool(inp.get("align", True)))
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return opts
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class EmotionClassifier:
+    """Seven-emotion classifier for face crops.
+
+    >>> clf = EmotionClassifier("default")            # doctest: +SKIP
+    >>> clf.predict_proba(crops).sum(axis=1)          # doctest: +SKIP
+    array([1., 1.], dtype=float32)
+    """
+
+    def __init__(self, model: str | Path = "default", threads: int | None = None,
+                 providers: list[str] | None = None) -> None:
+        self.model_path = resolve_model(model)
+        self.card = load_card(self.model_path)
+        labels = tuple(self.card.get("labels", ()))
+        if labels != EMOTIONS:
+            raise ModelNotFoundError(f"{self.model_path}: card labels {labels} are not the "
+                                     f"FER2013 order {EMOTIONS}")
+        self.pre = Preprocessing.from_card(self.card)
+        self.temperature = float(self.card.get("temperature", 1.0))
+        self.tta_flip = bool(self.card.get("tta_flip", False))
+        try:
+            self._session = ort.InferenceSession(
+                str(self.model_path), session_options(threads),
+                providers=providers or ["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelNotFoundError(f"{self.model_path}: cannot load ONNX model ({exc})"
+                                     ) from None
+        self._input = self._session.get_inputs()[0].name
+        self._output = self._session.get_outputs()[0].name
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", self.model_path.stem))
+
+    def crops(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
+        """Face crops as the model wants them: (N, S, S) gray or (N, S, S, 3) RGB uint8."""
+        p = self.pre
+        out = [crop_face(image, f, p.size, p.crop_margin, p.align, gray=p.channels == 1)
+               for f in faces]
+        shape = (0, p.size, p.size) + ((3,) if p.channels == 3 else ())
+        return np.stack(out) if out else np.zeros(shape, np.uint8)
+
+    def to_tensor(self, crops: np.ndarray) -> np.ndarray:
+        x = crops.astype(np.float32) / 255.0
+        if x.ndim == 3:
+            x = x[:, None]
+        else:
+            x = x.transpose(0, 3, 1, 2)
+        if x.shape[1] != self.pre.channels:
+            raise EmostyleError(f"crops have {x.shape[1]} channels, model wants "
+                                f"{self.pre.channels}")
+        mean = np.asarray(self.pre.mean, np.float32)[None, :, None, None]
+        std = np.asarray(self.pre.std, np.float32)[None, :, None, None]
+        return np.ascontiguousarray((x - mean) / std)
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """Raw network outputs (N, 7), averaged with the mirror image when the card asks."""
+        if len(crops) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        x = self.to_tensor(crops)
+        if self.tta_flip:
+            both = self._session.run([self._output], {self._input: np.concatenate(
+                [x, x[..., ::-1].copy()])})[0]
+            return (both[:len(x)] + both[len(x):]) / 2
+        return self._session.run([self._output], {self._input: x})[0]
+
+    def predict_proba(self, crops: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (N, 7) in FER2013 order; each row sums to 1."""
+        return softmax(self.logits(crops) / self.temperature).astype(np.float32)
+
+    def classify(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
+        """Probabilities for every face of one RGB picture, in one batch."""
+        return self.predict_proba(self.crops(image, faces))

@@ -1,0 +1,218 @@
+"""The ``emostyle`` command line."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emostyle.errors import EmostyleError, InputError
+
+app = typer.Typer(
+    help="Read the emotion on every face, show it as an emoji, repaint the picture in its mood.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(exc: EmostyleError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+def run_guarded(fn: Callable[[], int | None]) -> None:
+    """Run a command body: our errors become one line and an exit code, never a traceback."""
+    try:
+        code = fn()
+    except EmostyleError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def progress_bar(total: int, label: str):  # noqa: ANN201 - rich Progress or None
+    """A progress bar on an interactive terminal for more than one item; None otherwise."""
+    if total < 2 or not err.is_terminal:
+        return None
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeRemainingColumn)
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True)
+
+
+def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path]) -> Path:
+    """``out_dir/<stem>_<tag><suffix>``; refuses a path that is one of the inputs."""
+    suffix = src.suffix.lower() if src.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") \
+        else ".png"
+    dest = out_dir / f"{src.stem}_{tag}{suffix}"
+    if dest.resolve() in inputs:
+        raise InputError(f"{dest}: refusing to overwrite an input file")
+    return dest
+
+
+def face_table(analysis) -> Table:  # noqa: ANN001 - Analysis
+    table = Table(title=f"{analysis.source}  ({analysis.width}x{analysis.height})",
+                  title_justify="left")
+    for col in ("face", "box (x, y, w, h)", "emotion", "", "confidence", "top-3"):
+        table.add_column(col)
+    for i, f in enumerate(analysis.faces, 1):
+        x, y, w, h = (round(v) for v in f.box)
+        top3 = ", ".join(f"{e} {p:.0%}" for e, p in f.top(3))
+        table.add_row(str(i), f"{x}, {y}, {w}, {h}", f.emotion, f.emoji, f"{f.confidence:.1%}",
+                      top3)
+    return table
+
+
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "-m", help="Emotion model: 'default', 'accurate' or a path to an exported .onnx.")]
+FaceModelOpt = Annotated[Optional[Path], typer.Option(
+    "--face-model", help="YuNet .onnx file (else $EMOSTYLE_FACE_MODEL, then the user cache).")]
+
+
+@app.command()
+def analyze(
+    paths: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    model: ModelOpt = "default",
+    face_model: FaceModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON line per image.")
+                        ] = False,
+    annotate_dir: Annotated[Optional[Path], typer.Option(
+        "--annotate", help="Write pictures with boxes, emoji and labels into this folder.")
+                            ] = None,
+    no_detect: Annotated[bool, typer.Option(
+        "--no-detect", help="Inputs are already face crops: classify each whole picture.")
+                         ] = False,
+    min_score: Annotated[float, typer.Option(
+        "--min-score", min=0.0, max=1.0, help="Minimum face detection score.")] = 0.7,
+) -> None:
+    """Find the faces in pictures and read the emotion of each.
+
+    Exit code 0 when every input was read, 2 when some could not be (the others are still
+    processed and the failures listed at the end), 3 when a model file is missing.
+    """
+
+    def body() -> int:
+        from emostyle.images import expand_inputs, read_image, write_image
+        from emostyle.overlay import annotate
+        from emostyle.pipeline import Analyzer
+
+        files, problems = expand_inputs(paths)
+        if not files and problems:
+            if len(problems) == 1:
+                p, why = problems[0]
+                raise InputError(f"{p}: {why}")
+        if not files:
+            raise InputError("no images to analyze")
+        analyzer = Analyzer(model, face_model, detect=not no_detect, min_detection_score=min_score)
+        inputs = {f.resolve() for f in files}
+        results = []
+        bar = progress_bar(len(files), "analyzing")
+        task = bar.add_task("", total=len(files)) if bar else None
+        if bar:
+            bar.start()
+        try:
+            for path in files:
+                try:
+                    image = read_image(path)
+                    result = analyzer.analyze(image, source=str(path))
+                    if annotate_dir is not None:
+                        dest = output_path(path, annotate_dir, "emostyle", inputs)
+                        write_image(annotate(image, result, copy=False), dest)
+                    del image
+                except InputError as exc:
+                    problems.append((path, str(exc).removeprefix(f"{path}: ")))
+                    if as_jsonl:
+                        print(json.dumps({"source": str(path), "error": str(exc)}), flush=True)
+                    continue
+                finally:
+                    if bar:
+                        bar.advance(task)
+                results.append(result)
+                if as_jsonl:
+                    print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+                elif not as_json:
+                    if result.faces:
+                        out.print(face_table(result))
+                    else:
+                        note = "; ".join(result.notes) or "no face found"
+                        out.print(f"{path}: {note}")
+        finally:
+            if bar:
+                bar.stop()
+        if as_json:
+            doc = {"results": [r.to_dict() for r in results],
+                   "errors": [{"source": str(p), "error": why} for p, why in problems]}
+            print(json.dumps(doc, ensure_ascii=False, indent=2))
+        if problems:
+            err.print(f"{len(problems)} input(s) could not be analyzed:")
+            for p, why in problems:
+                err.print(f"  {p}: {why}")
+            return 2
+        return 0
+
+    run_guarded(body)
+
+
+@app.command()
+def info(face_model: FaceModelOpt = None) -> None:
+    """Versions, ONNX Runtime providers, and the model files with their cards."""
+
+    def body() -> int:
+        import cv2
+        import numpy
+        import onnxruntime
+        import PIL
+
+        from emostyle import __version__
+        from emostyle.faces import resolve_face_model
+        from emostyle.model_files import bundled_models, load_card
+
+        out.print(f"emostyle {__version__}  python {platform.python_version()}  "
+                  f"({platform.system()} {platform.machine()})")
+        out.print(f"numpy {numpy.__version__}  opencv {cv2.__version__}  "
+                  f"onnxruntime {onnxruntime.__version__}  pillow {PIL.__version__}")
+        out.print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
+        try:
+            out.print(f"face model: {resolve_face_model(face_model, download=False)}")
+        except EmostyleError as exc:
+            out.print(f"face model: not found - {exc}")
+        table = Table(title="bundled models", title_justify="left")
+        for col in ("file", "size", "architecture", "PrivateTest acc", "notes"):
+            table.add_column(col)
+        for path in bundled_models():
+            card = load_card(path)
+            metrics = card.get("metrics", {})
+            acc = metrics.get("private_accuracy")
+            table.add_row(path.name, f"{path.stat().st_size / 1e6:.1f} MB",
+                          str(card.get("architecture", "?")),
+                          f"{acc:.2%}" if isinstance(acc, float) else "-",
+                          str(card.get("summary", "")))
+        out.print(table)
+        return 0
+
+    run_guarded(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    import emostyle.cli_train  # noqa: F401  (registers train/export/evaluate; imports no torch)
+
+    try:
+        app()
+    except BrokenPipeError:  # `emostyle analyze ... | head`
+        sys.stderr.close()
+
+
+if __name__ == "__main__":
+    main()

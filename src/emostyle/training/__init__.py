@@ -1,0 +1,4 @@
+"""Training and evaluation workbench (needs the ``train`` extra: torch, torchvision, scikit-learn).
+
+Nothing on the inference path imports this package.
+"""

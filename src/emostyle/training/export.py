@@ -1,0 +1,94 @@
+"""PyTorch -> ONNX export of a trained classifier, with a numeric parity check and a card.
+
+The ONNX graph has two outputs: ``logits`` (N, 7) and ``features`` (N, C, h, w), the last
+convolutional map, so class activation maps can be computed without autograd at inference.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torch.nn as nn
+
+from emostyle.errors import EmostyleError
+from emostyle.training.architectures import create_model
+from emostyle.training.fit import TrainConfig
+
+
+class WithFeatures(nn.Module):
+    """Expose the last feature map beside the logits (for CAM) when the model has one."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.split = hasattr(model, "forward_features") and hasattr(model, "forward_head")
+
+    def forward(self, x: torch.Tensor):  # noqa: ANN201
+        if self.split:
+            feats = self.model.forward_features(x)
+            return self.model.forward_head(feats), feats
+        return (self.model(x),)
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, TrainConfig]:
+    """The trained model (eval mode, float32, CPU) and its config from a run directory."""
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / f"{which}.pt"
+    if not ckpt_path.is_file():
+        raise EmostyleError(f"{run_dir}: no {which}.pt (is this a run directory?)")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    model = create_model(cfg.arch, in_chans=cfg.in_chans, img_size=cfg.img_size,
+                         **cfg.arch_kwargs)
+    model.load_state_dict(ckpt["model"])
+    return model.eval().float(), cfg
+
+
+def export_onnx(model: nn.Module, cfg: TrainConfig, path: str | Path, opset: int = 17,
+                tolerance: float = 1e-3) -> dict:
+    """Write ``path`` and return the parity report (max |logit difference| vs PyTorch)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = WithFeatures(model).eval()
+    example = torch.randn(2, cfg.in_chans, cfg.img_size, cfg.img_size)
+    names = ["logits", "features"] if wrapped.split else ["logits"]
+    tmp = Path(tempfile.mkstemp(suffix=".onnx", dir=path.parent)[1])
+    try:
+        torch.onnx.export(wrapped, (example,), str(tmp), input_names=["input"],
+                          output_names=names, opset_version=opset, dynamo=False,
+                          dynamic_axes={"input": {0: "batch"},
+                                        **{n: {0: "batch"} for n in names}})
+        report = parity(wrapped, tmp, cfg, tolerance)
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return report
+
+
+@torch.no_grad()
+def parity(wrapped: nn.Module, onnx_path: Path, cfg: TrainConfig, tolerance: float) -> dict:
+    """Compare PyTorch and ONNX Runtime on random inputs of several batch sizes."""
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    gen = torch.Generator().manual_seed(0)
+    for n in (1, 5, 32):
+        x = torch.randn(n, cfg.in_chans, cfg.img_size, cfg.img_size, generator=gen)
+        ref = wrapped(x)[0].numpy()
+        got = sess.run(["logits"], {"input": x.numpy()})[0]
+        worst = max(worst, float(np.abs(ref - got).max()))
+    if worst > tolerance:
+        raise EmostyleError(f"ONNX parity check failed: max |logit diff| {worst:.2e} > "
+                            f"{tolerance:.0e}")
+    return {"max_abs_logit_diff": worst, "tolerance": tolerance, "batch_sizes": [1, 5, 32]}
+
+
+def write_card(path: str | Path, card: dict) -> Path:
+    path = Path(path).with_suffix(".json")
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,317 @@
+"""The classifier training loop: class balancing, augmentation, warmup + cosine, early stopping
+on PublicTest, resumable checkpoints, bf16 autocast + channels_last (2-2.5x faster on CPU).
+
+A run directory holds ``config.json``, ``history.json``, ``last.pt`` (everything needed to resume)
+and ``best.pt`` (the weights with the best PublicTest accuracy).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from emostyle.errors import EmostyleError
+from emostyle.training.architectures import create_model
+from emostyle.training.augment import AugmentConfig, augment_batch
+from emostyle.training.datasets import FaceSet, Splits
+from emostyle.training.metrics import classification_metrics
+
+BALANCE_MODES = ("none", "weighted-loss", "weighted-sampler", "oversample", "undersample")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved as ``config.json`` so a run can be redone."""
+
+    arch: str = "vgg_small"
+    data: str = ""
+    labels: str = "fer2013"
+    balance: str = "none"
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    scheduler: str = "cosine"
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.0
+    augment: str = "strong"
+    patience: int = 0  # epochs without PublicTest improvement before stopping; 0 = never
+    seed: int = 0
+    img_size: int = 48
+    in_chans: int = 1
+    arch_kwargs: dict = field(default_factory=dict)
+    max_train: int = 0  # use only this many training images (smoke tests); 0 = all
+    max_eval: int = 0
+    device: str = "auto"
+    amp: bool = True
+    threads: int = 0  # torch threads; 0 = torch's default
+    # Normalisation applied after scaling pixels to [0, 1]; recorded in the model card.
+    mean: float = 0.5077
+    std: float = 0.2550
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def class_weights(counts: np.ndarray) -> np.ndarray:
+    """Inverse-frequency weights normalised to mean 1 (classes with no samples get 0)."""
+    w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(counts), 0.0)
+    return (w / w[counts > 0].mean()).astype(np.float32)
+
+
+def epoch_indices(train: FaceSet, balance: str, rng: np.random.Generator) -> np.ndarray:
+    """The order of training samples for one epoch under a class-balancing strategy."""
+    labels = train.labels
+    n = len(labels)
+    if balance in ("none", "weighted-loss"):
+        return rng.permutation(n)
+    counts = np.bincount(labels, minlength=7)
+    by_class = [np.flatnonzero(labels == c) for c in range(7)]
+    if balance == "weighted-sampler":
+        p = class_weights(counts)[labels]
+        return rng.choice(n, size=n, replace=True, p=p / p.sum())
+    if balance == "oversample":
+        top = counts.max()
+        idx = [np.concatenate([ix, rng.choice(ix, top - len(ix), replace=True)])
+               for ix in by_class if len(ix)]
+        return rng.permutation(np.concatenate(idx))
+    if balance == "undersample":
+        low = counts[counts > 0].min()
+        idx = [rng.choice(ix, low, replace=False) for ix in by_class if len(ix)]
+        return rng.permutation(np.concatenate(idx))
+    raise EmostyleError(f"--balance must be one of {', '.join(BALANCE_MODES)}, got {balance!r}")
+
+
+def to_input(images: np.ndarray | torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """uint8 (B, H, W) -> float (B, C, S, S) in [0, 1], resized to the architecture's input."""
+    x = torch.as_tensor(images).float().div_(255).unsqueeze(1)
+    if x.shape[-1] != cfg.img_size or x.shape[-2] != cfg.img_size:
+        x = F.interpolate(x, size=(cfg.img_size, cfg.img_size), mode="bilinear",
+                          align_corners=False, antialias=True)
+    if cfg.in_chans == 3:
+        x = x.expand(-1, 3, -1, -1)
+    return x
+
+
+def normalise(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    return (x - cfg.mean) / cfg.std
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
+                       weights: torch.Tensor | None, smoothing: float) -> torch.Tensor:
+    if smoothing > 0:
+        targets = targets * (1 - smoothing) + smoothing / targets.shape[1]
+    loss = -(targets * F.log_softmax(logits.float(), 1)).sum(1)
+    if weights is not None:
+        w = (targets * weights).sum(1)
+        return (loss * w).sum() / w.sum()
+    return loss.mean()
+
+
+def autocast(device: torch.device, enabled: bool):  # noqa: ANN201 - a context manager
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, cfg: TrainConfig, device: torch.device,
+                   tta: bool = False, batch_size: int = 512) -> np.ndarray:
+    """Logits for uint8 faces (N, H, W); with ``tta`` the mean of the image and its mirror."""
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = normalise(to_input(images[i:i + batch_size], cfg), cfg).to(device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, cfg.amp):
+            logits = model(x).float()
+            if tta:
+                logits = (logits + model(x.flip(3)).float()) / 2
+        out.append(logits.cpu())
+    return torch.cat(out).numpy()
+
+
+def lr_at(step: int, total: int, warmup: int, cfg: TrainConfig) -> float:
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    if cfg.scheduler == "constant":
+        return cfg.lr
+    progress = (step - warmup) / max(1, total - warmup)
+    if cfg.scheduler == "step":
+        return cfg.lr * (0.1 ** int(progress >= 0.5)) * (0.1 ** int(progress >= 0.75))
+    if cfg.scheduler == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    raise EmostyleError(f"--scheduler must be cosine, step or constant, got {cfg.scheduler!r}")
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on norms and biases: decaying them only hurts.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    raise EmostyleError(f"--optimizer must be sgd or adamw, got {cfg.optimizer!r}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Reporter:
+    """A rich progress bar on a terminal, one plain line per epoch otherwise (logs, pipes)."""
+
+    def __init__(self, total_steps: int, done: int) -> None:
+        self.tty = sys.stderr.isatty()
+        self.progress = None
+        if self.tty:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeRemainingColumn())
+            self.progress.start()
+            self.task = self.progress.add_task("training", total=total_steps, completed=done)
+
+    def step(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, description=text)
+
+    def epoch(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(line)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = False) -> dict:
+    """Train ``cfg.arch`` on ``splits.train``, select on ``splits.public``; returns the best record.
+
+    With ``resume`` the run continues from ``out/last.pt`` with the saved config.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = None
+    if resume:
+        if not (out / "last.pt").is_file():
+            raise EmostyleError(f"{out}: nothing to resume (no last.pt)")
+        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        cfg = TrainConfig.from_dict(state["config"])
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.balance not in BALANCE_MODES:
+        raise EmostyleError(f"--balance must be one of {', '.join(BALANCE_MODES)}, "
+                            f"got {cfg.balance!r}")
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    train_set, public = splits.train, splits.public
+    if cfg.max_train:
+        train_set = train_set.subset(np.random.default_rng(cfg.seed).permutation(
+            len(train_set))[:cfg.max_train])
+    if cfg.max_eval:
+        public = public.subset(np.arange(min(cfg.max_eval, len(public))))
+
+    model = create_model(cfg.arch, in_chans=cfg.in_chans, img_size=cfg.img_size,
+                         **cfg.arch_kwargs).to(device).to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, cfg)
+    aug = AugmentConfig.preset(cfg.augment)
+    weights = None
+    if cfg.balance == "weighted-loss":
+        weights = torch.tensor(class_weights(train_set.class_counts()), device=device)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    best: dict = {"public_acc": -1.0}
+    start_epoch = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+        rng.bit_generator.state = state["np_rng"]
+        gen.set_state(state["torch_rng"])
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    steps_per_epoch = math.ceil(len(epoch_indices(train_set, cfg.balance,
+                                                  np.random.default_rng(0))) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    images = torch.from_numpy(train_set.images)
+    targets = torch.from_numpy(train_set.targets)
+    reporter = Reporter(total, start_epoch * steps_per_epoch)
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            t0, seen, loss_sum = time.time(), 0, 0.0
+            order = epoch_indices(train_set, cfg.balance, rng)
+            for b in range(0, len(order), cfg.batch_size):
+                step = epoch * steps_per_epoch + b // cfg.batch_size
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, total, warmup, cfg)
+                idx = torch.from_numpy(order[b:b + cfg.batch_size])
+                x = augment_batch(to_input(images[idx], cfg), aug, gen)
+                x = normalise(x, cfg).to(device).contiguous(memory_format=torch.channels_last)
+                t = targets[idx].to(device)
+                with autocast(device, cfg.amp):
+                    logits = model(x)
+                loss = soft_cross_entropy(logits, t, weights, cfg.label_smoothing)
+                if not torch.isfinite(loss):
+                    raise EmostyleError(f"loss became {loss.item()} at step {step}; lower --lr")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                seen += len(idx)
+                loss_sum += loss.item() * len(idx)
+                reporter.step(f"epoch {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.3f}")
+            logits = predict_logits(model, public.images, cfg, device)
+            m = classification_metrics(public.labels, logits.argmax(1))
+            rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
+                   "public_acc": m["accuracy"], "public_macro_f1": m["macro_f1"],
+                   "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0,
+                   "img_per_s": seen / (time.time() - t0)}
+            history.append(rec)
+            improved = rec["public_acc"] > best["public_acc"]
+            if improved:
+                best = dict(rec)
+                torch.save({"model": model.state_dict(), "config": asdict(cfg), "best": best},
+                           out / "best.pt")
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "config": asdict(cfg), "history": history, "best": best, "epoch": epoch,
+                        "np_rng": rng.bit_generator.state, "torch_rng": gen.get_state()},
+                       out / "last.tmp")
+            (out / "last.tmp").replace(out / "last.pt")
+            (out / "history.json").write_text(json.dumps(history, indent=2))
+            reporter.epoch(
+                f"epoch {epoch + 1:3d}  loss {rec['train_loss']:.4f}  public acc "
+                f"{rec['public_acc']:.4f}  f1 {rec['public_macro_f1']:.4f}  "
+                f"{rec['img_per_s']:.0f} img/s{'  *' if improved else ''}")
+            if cfg.patience and epoch + 1 - best["epoch"] >= cfg.patience:
+                reporter.epoch(f"early stop: no PublicTest gain for {cfg.patience} epochs")
+                break
+    finally:
+        reporter.close()
+    return best
