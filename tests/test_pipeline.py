@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+
+import emostyle
+from emostyle.overlay import annotate, emoji_glyph
+from emostyle.pipeline import Analyzer
+from emostyle.results import Analysis, Face
+
+from .conftest import EXAMPLE, tile_faces
+
+
+@pytest.fixture(scope="module")
+def analyzer(face_model):
+    return Analyzer(face_model=face_model)
+
+
+def test_public_api_on_a_path():
+    result = emostyle.analyze(EXAMPLE)
+    assert isinstance(result, Analysis)
+    assert (result.width, result.height) == (512, 512)
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    assert face.emotion == "happy" and face.emoji == "\U0001F604"
+    assert face.top(3)[0] == ("happy", face.confidence)
+    assert result.mood == "happy"
+    with pytest.raises(AttributeError):
+        face.box = (0, 0, 1, 1)  # frozen
+
+
+def test_group_picture_every_face_classified(analyzer, astronaut_face):
+    result = analyzer.analyze(tile_faces(astronaut_face, 5))
+    assert len(result.faces) == 5
+    assert all(abs(sum(f.probabilities) - 1) < 1e-4 for f in result.faces)
+    assert sum(f.emotion == "happy" for f in result.faces) >= 4
+
+
+def test_no_face(analyzer):
+    result = analyzer.analyze(np.full((480, 640, 3), 90, np.uint8))
+    assert result.faces == () and result.mood is None
+    assert result.notes == ("no face found",)
+
+
+def test_skip_detection_for_face_crops(face_model, astronaut):
+    crop = astronaut[55:185, 170:280]
+    result = Analyzer(detect=False).analyze(crop)
+    assert len(result.faces) == 1 and result.faces[0].emotion == "happy"
+
+
+def test_mood_is_area_weighted():
+    big = Face((0, 0, 100, 100), (), 1.0, (0, 0, 0, 1.0, 0, 0, 0))
+    small = Face((0, 0, 10, 10), (), 1.0, (0, 0, 0, 0, 1.0, 0, 0))
+    mood = Analysis((big, small), 200, 200).mood_probabilities
+    assert mood[3] == pytest.approx(100 / 101) and mood[4] == pytest.approx(1 / 101)
+
+
+def test_json_round_trip(analyzer, astronaut):
+    doc = json.loads(json.dumps(analyzer.analyze(astronaut, source="a.jpg").to_dict()))
+    assert doc["faces"][0]["emotion"] == "happy"
+    assert sum(doc["faces"][0]["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert doc["mood"] == "happy"
+
+
+def test_annotation_draws_the_emoji_glyph(analyzer, astronaut):
+    result = analyzer.analyze(astronaut)
+    drawn = annotate(astronaut, result)
+    assert drawn.shape == astronaut.shape and not np.array_equal(drawn, astronaut)
+    np.testing.assert_array_equal(astronaut, emostyle.read_image(EXAMPLE))  # input untouched
+    face = result.faces[0]
+    x, y, w, h = (round(v) for v in face.box)
+    size = int(np.clip(0.45 * w, 20, 256))
+    glyph = emoji_glyph("happy", size)
+    ex, ey = x + w - size // 2, max(0, y - size // 2)
+    patch = drawn[ey:ey + size, ex:ex + size].astype(int)
+    opaque = glyph[:, :, 3] == 255
+    # Where the glyph is opaque the picture now shows the glyph's own colours.
+    assert np.abs(patch[opaque] - glyph[:, :, :3][opaque]).mean() < 3
