@@ -7,7 +7,7 @@ import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -44,8 +44,13 @@ def progress_bar(total: int, label: str):  # noqa: ANN201 - rich Progress or Non
     """A progress bar on an interactive terminal for more than one item; None otherwise."""
     if total < 2 or not err.is_terminal:
         return None
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err, transient=True)
 
@@ -75,7 +80,7 @@ def face_table(analysis) -> Table:  # noqa: ANN001 - Analysis
 
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m", help="Emotion model: 'default', 'accurate' or a path to an exported .onnx.")]
-FaceModelOpt = Annotated[Optional[Path], typer.Option(
+FaceModelOpt = Annotated[Path | None, typer.Option(
     "--face-model", help="YuNet .onnx file (else $EMOSTYLE_FACE_MODEL, then the user cache).")]
 
 
@@ -87,7 +92,7 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON line per image.")
                         ] = False,
-    annotate_dir: Annotated[Optional[Path], typer.Option(
+    annotate_dir: Annotated[Path | None, typer.Option(
         "--annotate", help="Write pictures with boxes, emoji and labels into this folder.")
                             ] = None,
     no_detect: Annotated[bool, typer.Option(

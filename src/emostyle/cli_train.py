@@ -9,7 +9,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -56,7 +56,7 @@ def train(
     seed: int = 0,
     img_size: Annotated[int, typer.Option(help="Network input side in pixels.")] = 48,
     in_chans: Annotated[int, typer.Option(help="1 (gray) or 3 (gray repeated).")] = 1,
-    width: Annotated[Optional[int], typer.Option(help="Width override for architectures "
+    width: Annotated[int | None, typer.Option(help="Width override for architectures "
                                                       "that take one.")] = None,
     max_train: Annotated[int, typer.Option(help="Train on this many images only (0: all).")
                          ] = 0,
@@ -104,12 +104,12 @@ def train(
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `emostyle train`.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="ONNX file to write.")],
-    data: Annotated[Optional[Path], typer.Option(
+    data: Annotated[Path | None, typer.Option(
         "--data", help="Evaluate on this dataset and put the metrics and the temperature "
                        "(fitted on PublicTest) in the card.")] = None,
     tta: Annotated[bool, typer.Option(help="Average with the mirrored face at inference.")
                    ] = False,
-    name: Annotated[Optional[str], typer.Option(help="Model name for the card.")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name for the card.")] = None,
     summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
 ) -> None:
     """Export a trained run to ONNX (with a PyTorch parity check) and write its card."""
@@ -143,6 +143,74 @@ def export(
             out.print(f"PrivateTest accuracy {m['private_accuracy']:.4f}  macro-F1 "
                       f"{m['private_macro_f1']:.4f}  ECE {m['ece_before']:.4f} -> "
                       f"{m['ece_after']:.4f} (T={m['temperature']:.3f})")
+        return 0
+
+    run_guarded(body)
+
+
+@app.command()
+def evaluate(
+    source: Annotated[str, typer.Argument(help="A run directory, an .onnx file, or a bundled "
+                                               "model name (default, accurate).")],
+    data: DataOpt = Path("fer2013.npz"),
+    split: Annotated[str, typer.Option(help="private (PrivateTest) or public (PublicTest).")
+                     ] = "private",
+    tta: Annotated[bool, typer.Option(help="Average with the mirrored face.")] = False,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for metrics.json and the figures (default: RUN_DIR/eval_SPLIT "
+                      "or ./eval_MODEL_SPLIT).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration."""
+
+    def body() -> int:
+        from emostyle.training.report import evaluate_source
+
+        target = out_dir
+        if target is None:
+            p = Path(source)
+            target = p / f"eval_{split}" if p.is_dir() else Path(f"eval_{p.stem}_{split}")
+        if Path(source).is_dir() or Path(source).suffix != ".onnx":
+            if Path(source).is_dir():
+                need_torch()
+        report = evaluate_source(source, data, split, tta, target)
+        if as_json:
+            print(json.dumps({k: v for k, v in report.items() if k != "calibration"} |
+                             {"ece_before": report["calibration"]["ece_before"],
+                              "ece_after": report["calibration"]["ece_after"]}, indent=2))
+            return 0
+        cal = report["calibration"]
+        out.print(f"{split} accuracy {report['accuracy']:.4f}  macro-F1 "
+                  f"{report['macro_f1']:.4f}  ECE {cal['ece_before']:.4f} -> "
+                  f"{cal['ece_after']:.4f} (T={cal['temperature']:.3f})")
+        if "ferplus_majority_accuracy" in report:
+            out.print(f"FER+ majority-vote accuracy {report['ferplus_majority_accuracy']:.4f} "
+                      f"on {report['ferplus_rows']} faces")
+        for name, row in report["per_class"].items():
+            out.print(f"  {name:9s} precision {row['precision']:.3f}  recall {row['recall']:.3f}"
+                      f"  F1 {row['f1']:.3f}  n={row['support']}")
+        out.print(f"figures and metrics.json in {target}")
+        return 0
+
+    run_guarded(body)
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (evaluated) or "
+                                                    "metrics.json files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the table and plot.")
+                       ] = Path("comparison"),
+    title: str = "FER2013 PrivateTest",
+) -> None:
+    """A markdown + JSON table and a bar plot comparing evaluated runs."""
+
+    def body() -> int:
+        from emostyle.training.report import compare as run_compare
+
+        rows = run_compare(runs, out_dir, title)
+        out.print((out_dir / "comparison.md").read_text())
+        out.print(f"{len(rows)} runs compared; table and plot in {out_dir}")
         return 0
 
     run_guarded(body)

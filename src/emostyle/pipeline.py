@@ -46,7 +46,7 @@ class Analyzer:
         probs = self.classifier.classify(image, found)
         faces = tuple(
             Face(f.box, f.landmarks, f.score, tuple(float(v) for v in p))
-            for f, p in zip(found, probs))
+            for f, p in zip(found, probs, strict=True))
         return Analysis(faces, w, h, source, tuple(notes))
 
 

@@ -42,7 +42,8 @@ class Face:
             "emotion": self.emotion,
             "emoji": self.emoji,
             "confidence": round(self.confidence, 4),
-            "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, self.probabilities)},
+            "probabilities": {e: round(float(p), 4)
+                              for e, p in zip(EMOTIONS, self.probabilities, strict=True)},
         }
 
 
@@ -84,6 +85,6 @@ class Analysis:
             "faces": [f.to_dict() for f in self.faces],
             "mood": self.mood,
             "mood_probabilities": None if mood is None else {
-                e: round(p, 4) for e, p in zip(EMOTIONS, mood)},
+                e: round(p, 4) for e, p in zip(EMOTIONS, mood, strict=True)},
             "notes": list(self.notes),
         }

@@ -52,7 +52,8 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | No
     if cfg.rotate_deg > 0 or cfg.scale > 0 or cfg.translate > 0:
         angle = uniform(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
         zoom = uniform(1 - cfg.scale, 1 + cfg.scale)
-        tx, ty = uniform(-cfg.translate, cfg.translate) * 2, uniform(-cfg.translate, cfg.translate) * 2
+        tx = uniform(-cfg.translate, cfg.translate) * 2  # affine_grid spans [-1, 1]
+        ty = uniform(-cfg.translate, cfg.translate) * 2
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)

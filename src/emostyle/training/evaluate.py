@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from emostyle.training.datasets import FERPLUS_TO_FER2013, FaceSet, Splits
-from emostyle.training.metrics import (classification_metrics, fit_temperature, nll,
-                                       reliability, softmax)
+from emostyle.training.metrics import (
+    classification_metrics,
+    fit_temperature,
+    nll,
+    reliability,
+    softmax,
+)
 
 
 def ferplus_majority_labels(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +35,8 @@ def calibration_report(public_logits: np.ndarray, public_labels: np.ndarray,
     before = reliability(softmax(test_logits), test_labels)
     after = reliability(softmax(test_logits / t), test_labels)
     return {"temperature": t, "ece_before": before["ece"], "ece_after": after["ece"],
-            "nll_before": nll(test_logits, test_labels), "nll_after": nll(test_logits, test_labels, t),
+            "nll_before": nll(test_logits, test_labels),
+            "nll_after": nll(test_logits, test_labels, t),
             "reliability_before": before, "reliability_after": after}
 
 

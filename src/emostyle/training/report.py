@@ -1,0 +1,117 @@
+"""`emostyle evaluate` and `emostyle compare`: metrics files and figures for runs and models."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from emostyle.errors import EmostyleError
+from emostyle.training.datasets import load_dataset
+from emostyle.training.evaluate import evaluate_logits, load_votes
+from emostyle.training.metrics import softmax
+from emostyle.training.plots import (
+    comparison_png,
+    confusion_png,
+    misclassified_png,
+    reliability_png,
+)
+
+SPLIT_CODES = {"public": 1, "private": 2}
+
+
+def source_logits(source: str | Path, splits, tta: bool) -> tuple[np.ndarray, np.ndarray, str]:  # noqa: ANN001
+    """(PublicTest logits, test logits, description) for a run directory or an ONNX model."""
+    path = Path(source)
+    if path.is_dir():
+        from emostyle.training.evaluate import split_logits
+        from emostyle.training.export import load_run
+
+        model, cfg = load_run(path)
+        cfg = replace(cfg, amp=False)  # evaluate in float32, as the exported model runs
+        public, private = split_logits(model, cfg, splits, tta)
+        return public, private, f"run {path.name} ({cfg.arch})"
+    from emostyle.classifier import EmotionClassifier
+    from emostyle.training.onnx_eval import onnx_logits
+
+    clf = EmotionClassifier(source)
+    clf.tta_flip = tta
+    return (onnx_logits(clf, splits.public.images), onnx_logits(clf, splits.private.images),
+            f"model {clf.name}")
+
+
+def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
+                    out_dir: Path) -> dict:
+    """Evaluate, then write metrics.json, confusion.png, reliability.png, misclassified.png."""
+    if split not in SPLIT_CODES:
+        raise EmostyleError(f"--split must be public or private, got {split!r}")
+    splits = load_dataset(data)
+    public_logits, private_logits = source_logits(source, splits, tta)[:2]
+    test = splits.get(split)
+    test_logits = private_logits if split == "private" else public_logits
+    votes = load_votes(data, SPLIT_CODES[split]) if Path(data).suffix == ".npz" else None
+    report = evaluate_logits(public_logits, splits.public, test_logits, test, votes)
+    report.update({"source": str(source), "data": str(data), "split": split, "tta_flip": tta,
+                   "public_accuracy": float((public_logits.argmax(1) ==
+                                             splits.public.labels).mean())})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    name = Path(source).name
+    confusion_png(np.array(report["confusion"]), out_dir / "confusion.png",
+                  f"{name} - {split} accuracy {report['accuracy']:.3f}")
+    cal = report["calibration"]
+    reliability_png(cal["reliability_before"], cal["reliability_after"], cal["temperature"],
+                    out_dir / "reliability.png")
+    probs = softmax(test_logits / cal["temperature"])
+    misclassified_png(test.images, test.labels, probs, out_dir / "misclassified.png")
+    return report
+
+
+def run_summary(path: Path) -> dict:
+    """One row of a comparison: a run dir (with eval_private/metrics.json) or a metrics.json."""
+    metrics_file = path if path.suffix == ".json" else path / "eval_private" / "metrics.json"
+    if not metrics_file.is_file():
+        raise EmostyleError(f"{path}: no evaluation found ({metrics_file}); run "
+                            f"`emostyle evaluate {path} --data ...` first")
+    m = json.loads(metrics_file.read_text())
+    row = {"name": path.name if path.is_dir() else path.parent.name,
+           "private_accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+           "public_accuracy": m.get("public_accuracy"),
+           "ece_after": m["calibration"]["ece_after"],
+           "recall": {k: v["recall"] for k, v in m["per_class"].items()}}
+    config = path / "config.json"
+    history = path / "history.json"
+    if config.is_file():
+        cfg = json.loads(config.read_text())
+        row.update(arch=cfg["arch"], balance=cfg["balance"], labels=cfg["labels"])
+    if history.is_file():
+        hist = json.loads(history.read_text())
+        best = max(hist, key=lambda r: r["public_acc"])
+        row.update(epochs=len(hist), best_epoch=best["epoch"],
+                   train_minutes=sum(r["seconds"] for r in hist) / 60)
+    return row
+
+
+def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest") -> list[dict]:
+    rows = [run_summary(p) for p in paths]
+    rows.sort(key=lambda r: -r["private_accuracy"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "comparison.json").write_text(json.dumps(rows, indent=2) + "\n")
+    header = ("| run | arch | balance | PrivateTest acc | macro-F1 | PublicTest acc | "
+              "ECE (T) | disgust R | fear R | epochs | minutes |")
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r.get('arch', '-')} | {r.get('balance', '-')} | "
+            f"{r['private_accuracy']:.4f} | {r['macro_f1']:.4f} | "
+            f"{(r['public_accuracy'] or 0):.4f} | {r['ece_after']:.3f} | "
+            f"{r['recall']['disgust']:.3f} | {r['recall']['fear']:.3f} | "
+            f"{r.get('epochs', '-')} | {r.get('train_minutes', 0):.0f} |")
+    (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
+    comparison_png([r["name"] for r in rows],
+                   {"accuracy": [r["private_accuracy"] for r in rows],
+                    "macro-F1": [r["macro_f1"] for r in rows]},
+                   out_dir / "comparison.png", title)
+    return rows
