@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from emostyle.errors import ModelNotFoundError
-from emostyle.faces import (ENV_VAR, YUNET_FILE, DetectedFace, FaceDetector, crop_face,
-                            resolve_face_model, whole_image_face)
+from emostyle.faces import (
+    ENV_VAR,
+    YUNET_FILE,
+    DetectedFace,
+    FaceDetector,
+    crop_face,
+    resolve_face_model,
+    whole_image_face,
+)
 
 from .conftest import tile_faces
 

@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from emostyle.training.metrics import (classification_metrics, confusion_matrix,
-                                       fit_temperature, nll, per_class, reliability, softmax)
+from emostyle.training.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    fit_temperature,
+    nll,
+    per_class,
+    reliability,
+    softmax,
+)
 
 
 def test_confusion_and_per_class_on_a_known_case():

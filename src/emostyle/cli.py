@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from emostyle.errors import EmostyleError, InputError
@@ -23,7 +24,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(exc: EmostyleError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    # escape: a file name like "photo[edited].jpg" is not markup (it was eaten or crashed rich)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
     return typer.Exit(exc.exit_code)
 
 
@@ -66,7 +68,7 @@ def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path]) -> Path:
 
 
 def face_table(analysis) -> Table:  # noqa: ANN001 - Analysis
-    table = Table(title=f"{analysis.source}  ({analysis.width}x{analysis.height})",
+    table = Table(title=escape(f"{analysis.source}  ({analysis.width}x{analysis.height})"),
                   title_justify="left")
     for col in ("face", "box (x, y, w, h)", "emotion", "", "confidence", "top-3"):
         table.add_column(col)
@@ -113,12 +115,9 @@ def analyze(
         from emostyle.pipeline import Analyzer
 
         files, problems = expand_inputs(paths)
-        if not files and problems:
-            if len(problems) == 1:
-                p, why = problems[0]
-                raise InputError(f"{p}: {why}")
-        if not files:
-            raise InputError("no images to analyze")
+        if not files:  # name every unusable input, not just "no images"
+            raise InputError("; ".join(f"{p}: {why}" for p, why in problems)
+                             or "no images to analyze")
         analyzer = Analyzer(model, face_model, detect=not no_detect, min_detection_score=min_score)
         inputs = {f.resolve() for f in files}
         results = []
@@ -151,7 +150,7 @@ def analyze(
                         out.print(face_table(result))
                     else:
                         note = "; ".join(result.notes) or "no face found"
-                        out.print(f"{path}: {note}")
+                        out.print(f"{path}: {note}", markup=False)
         finally:
             if bar:
                 bar.stop()
@@ -162,7 +161,7 @@ def analyze(
         if problems:
             err.print(f"{len(problems)} input(s) could not be analyzed:")
             for p, why in problems:
-                err.print(f"  {p}: {why}")
+                err.print(f"  {p}: {why}", markup=False)
             return 2
         return 0
 

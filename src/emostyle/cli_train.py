@@ -60,6 +60,9 @@ def train(
                                                       "that take one.")] = None,
     max_train: Annotated[int, typer.Option(help="Train on this many images only (0: all).")
                          ] = 0,
+    time_budget: Annotated[float, typer.Option(
+        help="Minutes of training (0: no limit); the schedule then runs on elapsed time.")
+                           ] = 0.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     amp: Annotated[bool, typer.Option(help="bf16 autocast (2-2.5x faster on CPU).")] = True,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
@@ -85,7 +88,8 @@ def train(
                           warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
                           augment=augment, patience=patience, seed=seed, img_size=img_size,
                           in_chans=in_chans, arch_kwargs={"width": width} if width else {},
-                          max_train=max_train, device=device, amp=amp, threads=threads)
+                          max_train=max_train, time_budget_min=time_budget, device=device,
+                          amp=amp, threads=threads)
         if resume and (out_dir / "config.json").is_file():
             saved = json.loads((out_dir / "config.json").read_text())
             splits = load_dataset(saved["data"], saved["labels"])

@@ -1,20 +1,21 @@
 """Reading and writing pictures safely.
 
-Every image enters emostyle through :func:`read_image` and leaves through :func:`write_image`, so the
-awkward cases - EXIF rotation, alpha, grayscale, 16-bit, CMYK, huge, empty, truncated, not an
+Every image enters emostyle through :func:`read_image` and leaves through :func:`write_image`, so
+the awkward cases - EXIF rotation, alpha, grayscale, 16-bit, CMYK, huge, empty, truncated, not an
 image at all - are handled once. Pixels inside emostyle are RGB uint8 (H, W, 3), the order Pillow
 decodes to, which avoids a full-size channel swap of large photos.
 """
 
 from __future__ import annotations
 
+import glob
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+import secrets
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from emostyle.errors import ImageReadError, InputError
 
@@ -47,57 +48,97 @@ def read_image(path: str | Path) -> np.ndarray:
                     f"{path}: image is {w}x{h} ({w * h / 1e6:.0f} MP), larger than the "
                     f"{MAX_PIXELS / 1e6:.0f} MP limit")
             img.load()
-            return to_rgb_array(ImageOps.exif_transpose(img))
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+            pixels = to_rgb_array(img)
+            # Free Pillow's copy (4 bytes a pixel) before turning ours: a 12000x9000 photo
+            # would otherwise hold three full-size copies at once.
+            img.close()
     except ImageReadError:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image (unrecognised file format)") from None
     except OSError as exc:
-        reason = "truncated or corrupt image" if "truncat" in str(exc) else str(exc)
+        reason = "truncated or corrupt image" if "truncat" in str(exc).lower() else str(exc)
         raise ImageReadError(f"{path}: {reason}") from None
     except (ValueError, SyntaxError) as exc:  # Pillow raises these for some malformed headers
         raise ImageReadError(f"{path}: corrupt image ({exc})") from None
+    return upright(pixels, orientation)
 
 
-def to_rgb_array(img: Image.Image) -> np.ndarray:
-    """Any Pillow mode -> RGB uint8; alpha is composited over white, 16-bit scaled to 8-bit."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit grayscale: Pillow keeps full precision; scale rather than clip to 8 bits.
-        arr = np.asarray(img).astype(np.float32)
-        top = 65535.0 if arr.max() > 255 else 255.0
-        gray = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
-        lo, hi = float(arr.min()), float(arr.max())
-        gray = ((arr - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return pil_to_array(img)
+def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an (H, W, C) array as EXIF ``orientation`` says (what ``exif_transpose`` does).
 
-
-def pil_to_array(img: Image.Image, rows: int = 512) -> np.ndarray:
-    """A writable (H, W, 3) copy of an RGB image, filled strip by strip.
-
-    ``np.asarray(img)`` is read-only and ``np.array(img)`` briefly holds two full copies beside
-    Pillow's own; strips keep the peak at Pillow's image plus one array.
+    Done on our array rather than on the Pillow image, whose copy would cost 4 bytes a pixel.
     """
+    turned = {  # how the file stores the picture -> what turns it back
+        2: lambda a: a[:, ::-1],                 # mirrored left-right
+        3: lambda a: a[::-1, ::-1],              # upside down
+        4: lambda a: a[::-1],                    # mirrored top-bottom
+        5: lambda a: a.transpose(1, 0, 2),       # mirrored along the main diagonal
+        6: lambda a: np.rot90(a, -1),            # turned anticlockwise: turn it clockwise
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # mirrored along the other diagonal
+        8: lambda a: np.rot90(a, 1),             # turned clockwise: turn it anticlockwise
+    }.get(orientation)
+    return pixels if turned is None else np.ascontiguousarray(turned(pixels))
+
+
+def to_rgb_array(img: Image.Image, rows: int = 512) -> np.ndarray:
+    """Any Pillow mode -> RGB uint8; alpha is composited over white, 16-bit scaled to 8-bit.
+
+    The conversion runs strip by strip into one preallocated array, so the peak is Pillow's
+    decoded image plus the result: a whole-image ``convert`` or ``np.array`` would add one or
+    two more full-size copies.
+    """
+    mode = img.mode
+    if mode.startswith("I;16"):
+        # 16-bit grayscale: Pillow keeps full precision; scale rather than clip to 8 bits.
+        strip_to_rgb = _gray_scaler(0.0, 65535.0)
+    elif mode == "I":  # 32-bit integer: 16-bit data when any value needs more than 8 bits
+        _, hi = img.getextrema()
+        strip_to_rgb = _gray_scaler(0.0, 65535.0 if hi > 255 else 255.0)
+    elif mode == "F":
+        lo, hi = img.getextrema()
+        strip_to_rgb = _gray_scaler(float(lo), float(hi))
+    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            mode == "P" and "transparency" in img.info):
+        strip_to_rgb = _over_white
+    elif mode == "RGB":
+        strip_to_rgb = np.asarray
+    else:
+        def strip_to_rgb(strip: Image.Image) -> np.ndarray:
+            return np.asarray(strip.convert("RGB"))
     w, h = img.size
     arr = np.empty((h, w, 3), dtype=np.uint8)
     for y in range(0, h, rows):
         strip = img.crop((0, y, w, min(h, y + rows)))
-        arr[y:y + strip.height] = np.asarray(strip)
+        arr[y:y + strip.height] = strip_to_rgb(strip)
     return arr
 
 
+def _gray_scaler(lo: float, hi: float) -> Callable[[Image.Image], np.ndarray]:
+    """A strip converter mapping gray values ``lo..hi`` linearly to 0..255, shape (h, w, 1)."""
+    scale = 255.0 / (hi - lo or 1.0)
+
+    def to_gray(strip: Image.Image) -> np.ndarray:
+        arr = np.asarray(strip, dtype=np.float32)
+        return np.clip((arr - lo) * scale + 0.5, 0, 255).astype(np.uint8)[:, :, None]
+
+    return to_gray
+
+
+def _over_white(strip: Image.Image) -> np.ndarray:
+    """An image with transparency composited over white, as RGB uint8."""
+    rgba = np.asarray(strip.convert("RGBA"), dtype=np.uint16)
+    alpha = rgba[:, :, 3:]
+    return ((rgba[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
 def write_image(image: np.ndarray, path: str | Path, quality: int = 92) -> Path:
-    """Write an RGB uint8 array atomically (temp file + rename): never a half-written file."""
+    """Write an RGB uint8 array atomically (temp file + rename): never a half-written file.
+
+    Raises :class:`InputError` naming the file when it cannot be written (unsupported suffix,
+    a folder in the way, no permission, disk full); nothing is left behind then.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -107,15 +148,26 @@ def write_image(image: np.ndarray, path: str | Path, quality: int = 92) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{path.parent}: cannot create output folder ({exc.strerror})") from None
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, cannot write the picture there")
     fmt = Image.registered_extensions()[suffix]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    # A hidden temp file beside the target, so the rename is atomic. Not mkstemp: its files are
+    # private (0600); os.open with 0o666 gives the mode a plain open() would (umask applied).
+    tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}{suffix}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
             Image.fromarray(image).save(fh, format=fmt, **params)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -140,9 +192,9 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple[
         elif p.exists():
             found.append(p)
         elif any(ch in str(item) for ch in "*?["):
-            matches = sorted(Path().glob(str(item))) if not p.is_absolute() else sorted(
-                Path(p.anchor).glob(str(p.relative_to(p.anchor))))
-            matches = [m for m in matches if m.is_file()]
+            # glob.glob, not Path.glob: like a shell it skips hidden files, as folders do here
+            matches = [Path(m) for m in sorted(glob.glob(str(item), recursive=True))
+                       if Path(m).is_file()]
             if not matches:
                 problems.append((p, "pattern matches no files"))
             found.extend(matches)

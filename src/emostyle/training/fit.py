@@ -53,6 +53,9 @@ class TrainConfig:
     arch_kwargs: dict = field(default_factory=dict)
     max_train: int = 0  # use only this many training images (smoke tests); 0 = all
     max_eval: int = 0
+    # Stop after this many minutes of training (0: no limit); the learning-rate schedule then
+    # runs on elapsed time, so every architecture gets a complete schedule within one budget.
+    time_budget_min: float = 0.0
     device: str = "auto"
     amp: bool = True
     threads: int = 0  # torch threads; 0 = torch's default
@@ -148,12 +151,13 @@ def predict_logits(model: nn.Module, images: np.ndarray, cfg: TrainConfig, devic
     return torch.cat(out).numpy()
 
 
-def lr_at(step: int, total: int, warmup: int, cfg: TrainConfig) -> float:
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
+def lr_at(frac: float, warm_frac: float, cfg: TrainConfig) -> float:
+    """Learning rate at ``frac`` (0..1) of the run: linear warmup, then the schedule."""
+    if frac < warm_frac:
+        return cfg.lr * max(frac / warm_frac, 1e-3)
     if cfg.scheduler == "constant":
         return cfg.lr
-    progress = (step - warmup) / max(1, total - warmup)
+    progress = min(1.0, (frac - warm_frac) / max(1e-9, 1 - warm_frac))
     if cfg.scheduler == "step":
         return cfg.lr * (0.1 ** int(progress >= 0.5)) * (0.1 ** int(progress >= 0.75))
     if cfg.scheduler == "cosine":
@@ -264,7 +268,12 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
     steps_per_epoch = math.ceil(len(epoch_indices(train_set, cfg.balance,
                                                   np.random.default_rng(0))) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    warm_frac = min(0.5, cfg.warmup_epochs / cfg.epochs)
+    budget_s = cfg.time_budget_min * 60
+    if budget_s:
+        warm_frac = 0.05
+    train_seconds = state.get("train_seconds", 0.0) if state is not None else 0.0
+    out_of_time = False
     images = torch.from_numpy(train_set.images)
     targets = torch.from_numpy(train_set.targets)
     reporter = Reporter(total, start_epoch * steps_per_epoch)
@@ -275,8 +284,15 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
             order = epoch_indices(train_set, cfg.balance, rng)
             for b in range(0, len(order), cfg.batch_size):
                 step = epoch * steps_per_epoch + b // cfg.batch_size
+                frac = step / total
+                if budget_s:
+                    spent = train_seconds + time.time() - t0
+                    if spent >= budget_s:
+                        out_of_time = True
+                        break
+                    frac = max(frac, spent / budget_s)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step, total, warmup, cfg)
+                    g["lr"] = lr_at(frac, warm_frac, cfg)
                 idx = torch.from_numpy(order[b:b + cfg.batch_size])
                 x = augment_batch(to_input(images[idx], cfg), aug, gen)
                 x = normalise(x, cfg).to(device).contiguous(memory_format=torch.channels_last)
@@ -292,6 +308,9 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                 seen += len(idx)
                 loss_sum += loss.item() * len(idx)
                 reporter.step(f"epoch {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.3f}")
+            train_seconds += time.time() - t0
+            if seen == 0:
+                break
             logits = predict_logits(model, public.images, cfg, device)
             m = classification_metrics(public.labels, logits.argmax(1))
             rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
@@ -306,6 +325,7 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                            out / "best.pt")
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                         "config": asdict(cfg), "history": history, "best": best, "epoch": epoch,
+                        "train_seconds": train_seconds,
                         "np_rng": rng.bit_generator.state, "torch_rng": gen.get_state()},
                        out / "last.tmp")
             (out / "last.tmp").replace(out / "last.pt")
@@ -314,6 +334,9 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                 f"epoch {epoch + 1:3d}  loss {rec['train_loss']:.4f}  public acc "
                 f"{rec['public_acc']:.4f}  f1 {rec['public_macro_f1']:.4f}  "
                 f"{rec['img_per_s']:.0f} img/s{'  *' if improved else ''}")
+            if out_of_time:
+                reporter.epoch(f"time budget of {cfg.time_budget_min:g} min used up")
+                break
             if cfg.patience and epoch + 1 - best["epoch"] >= cfg.patience:
                 reporter.epoch(f"early stop: no PublicTest gain for {cfg.patience} epochs")
                 break

@@ -51,7 +51,8 @@ def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
     public_logits, private_logits = source_logits(source, splits, tta)[:2]
     test = splits.get(split)
     test_logits = private_logits if split == "private" else public_logits
-    votes = load_votes(data, SPLIT_CODES[split]) if Path(data).suffix == ".npz" else None
+    votes = (load_votes(data, SPLIT_CODES[split])
+             if Path(data).suffix == ".npz" and Path(data).is_file() else None)
     report = evaluate_logits(public_logits, splits.public, test_logits, test, votes)
     report.update({"source": str(source), "data": str(data), "split": split, "tta_flip": tta,
                    "public_accuracy": float((public_logits.argmax(1) ==

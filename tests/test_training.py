@@ -1,0 +1,115 @@
+"""Training, evaluation and export on small synthetic data (fast enough for CI)."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from typer.testing import CliRunner  # noqa: E402
+
+import emostyle.cli_train  # noqa: E402,F401  (registers train/export/evaluate on the app)
+from emostyle.cli import app  # noqa: E402
+from emostyle.training.datasets import FaceSet, Splits, one_hot  # noqa: E402
+from emostyle.training.fit import TrainConfig, epoch_indices, train  # noqa: E402
+
+from .conftest import EXAMPLE  # noqa: E402
+
+
+def synthetic_faces(n: int, seed: int) -> FaceSet:
+    """Noise pictures whose class is the row band holding a bright bar (flip-invariant)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, n)
+    images = rng.integers(0, 90, (n, 48, 48)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        top = 3 + 6 * c
+        images[i, top:top + 4, 8:40] = 230
+    return FaceSet(images, labels.astype(np.int64), one_hot(labels))
+
+
+@pytest.fixture(scope="module")
+def splits() -> Splits:
+    return Splits(synthetic_faces(500, 0), synthetic_faces(140, 1), synthetic_faces(140, 2))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, splits):
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(arch="vgg_small", epochs=3, batch_size=32, lr=0.05, augment="light",
+                      threads=2)
+    train(cfg, splits, out)
+    return out
+
+
+def test_smoke_run_beats_chance_clearly(run_dir):
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history) == 3
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert max(r["public_acc"] for r in history) > 0.6  # chance is 1/7
+    for name in ("config.json", "best.pt", "last.pt"):
+        assert (run_dir / name).is_file()
+
+
+def test_resume_continues_where_it_stopped(tmp_path, splits):
+    cfg = TrainConfig(arch="vgg_small", epochs=2, batch_size=64,
+                      max_train=200, threads=2)
+    train(cfg, splits, tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["epochs"] = 3
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    state["config"]["epochs"] = 3
+    torch.save(state, tmp_path / "last.pt")
+    train(TrainConfig(), splits, tmp_path, resume=True)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+
+
+def test_time_budget_stops_the_run(tmp_path, splits):
+    cfg = TrainConfig(arch="vgg_small", epochs=1000, batch_size=32, threads=2,
+                      time_budget_min=0.05)
+    train(cfg, splits, tmp_path)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert 1 <= len(history) < 1000
+    assert sum(r["seconds"] for r in history) < 30
+
+
+@pytest.mark.parametrize("balance", ["weighted-sampler", "oversample", "undersample"])
+def test_balancing_strategies_even_out_classes(balance):
+    labels = np.array([0] * 80 + [1] * 10 + [2] * 30)
+    fs = FaceSet(np.zeros((120, 4, 4), np.uint8), labels, one_hot(labels))
+    order = epoch_indices(fs, balance, np.random.default_rng(0))
+    counts = np.bincount(labels[order], minlength=3)
+    assert counts.max() / counts.min() < 1.6
+    if balance == "undersample":
+        assert counts.tolist() == [10, 10, 10]
+    if balance == "oversample":
+        assert counts.tolist() == [80, 80, 80]
+
+
+def test_export_parity_card_and_analyze_with_it(run_dir, tmp_path):
+    runner = CliRunner()
+    onnx = tmp_path / "tiny.onnx"
+    res = runner.invoke(app, ["export", str(run_dir), "-o", str(onnx)])
+    assert res.exit_code == 0, res.output
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["parity_with_pytorch"]["max_abs_logit_diff"] < 1e-3
+    assert card["input"]["size"] == 48 and card["labels"][3] == "happy"
+    res = runner.invoke(app, ["analyze", str(EXAMPLE), "--model", str(onnx), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert len(doc["results"][0]["faces"]) == 1
+
+
+def test_evaluate_writes_metrics_and_figures(run_dir, tmp_path, splits, monkeypatch):
+    from emostyle.training import report
+
+    monkeypatch.setattr(report, "load_dataset", lambda data: splits)
+    out = tmp_path / "eval"
+    rep = report.evaluate_source(run_dir, "synthetic.npz", "private", False, out)
+    assert rep["accuracy"] > 0.5
+    for name in ("metrics.json", "confusion.png", "reliability.png", "misclassified.png"):
+        assert (out / name).stat().st_size > 1000
+    rows = report.compare([out / "metrics.json"], tmp_path / "cmp")
+    assert rows[0]["private_accuracy"] == pytest.approx(rep["accuracy"])
+    assert "| eval |" in (tmp_path / "cmp" / "comparison.md").read_text()
