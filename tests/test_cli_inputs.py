@@ -367,3 +367,14 @@ def test_huge_photo_annotated_within_1gib(huge_photo: Path, face_model: Path,
     with Image.open(tmp_path / "huge_emostyle.jpg") as img:
         assert img.size == (12000, 9000)
     assert peak_kb < GIB_KB, f"peak RSS {peak_kb / 1024:.0f} MiB"
+
+
+def test_same_names_in_different_folders_do_not_overwrite(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(EXAMPLE, tmp_path / sub / "x.jpg")
+    out_dir = tmp_path / "out"
+    res = CliRunner().invoke(app, ["analyze", str(tmp_path / "a"), str(tmp_path / "b"),
+                                   "--annotate", str(out_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out_dir.iterdir()) == ["x_emostyle.jpg", "x_emostyle_2.jpg"]

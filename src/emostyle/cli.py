@@ -57,13 +57,24 @@ def progress_bar(total: int, label: str):  # noqa: ANN201 - rich Progress or Non
                     console=err, transient=True)
 
 
-def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path]) -> Path:
-    """``out_dir/<stem>_<tag><suffix>``; refuses a path that is one of the inputs."""
+def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
+                taken: set[Path] | None = None) -> Path:
+    """``out_dir/<stem>_<tag><suffix>``; refuses a path that is one of the inputs.
+
+    ``taken`` collects the paths already written in this run: two inputs with the same name
+    in different folders get ``_2``, ``_3``... instead of overwriting each other.
+    """
     suffix = src.suffix.lower() if src.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") \
         else ".png"
     dest = out_dir / f"{src.stem}_{tag}{suffix}"
+    n = 1
+    while taken is not None and dest.resolve() in taken:
+        n += 1
+        dest = out_dir / f"{src.stem}_{tag}_{n}{suffix}"
     if dest.resolve() in inputs:
         raise InputError(f"{dest}: refusing to overwrite an input file")
+    if taken is not None:
+        taken.add(dest.resolve())
     return dest
 
 
@@ -120,6 +131,7 @@ def analyze(
                              or "no images to analyze")
         analyzer = Analyzer(model, face_model, detect=not no_detect, min_detection_score=min_score)
         inputs = {f.resolve() for f in files}
+        written: set[Path] = set()
         results = []
         bar = progress_bar(len(files), "analyzing")
         task = bar.add_task("", total=len(files)) if bar else None
@@ -131,7 +143,7 @@ def analyze(
                     image = read_image(path)
                     result = analyzer.analyze(image, source=str(path))
                     if annotate_dir is not None:
-                        dest = output_path(path, annotate_dir, "emostyle", inputs)
+                        dest = output_path(path, annotate_dir, "emostyle", inputs, written)
                         write_image(annotate(image, result, copy=False), dest)
                     del image
                 except InputError as exc:
