@@ -222,7 +222,9 @@ def info(face_model: FaceModelOpt = None) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    import emostyle.cli_train  # noqa: F401  (registers train/export/evaluate; imports no torch)
+    # Register the other commands; none of these modules imports torch at import time.
+    import emostyle.cli_train  # noqa: F401
+    import emostyle.cli_video  # noqa: F401
 
     try:
         app()

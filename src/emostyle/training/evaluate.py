@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emostyle.training.datasets import FERPLUS_TO_FER2013, FaceSet, Splits
+from emostyle.training.datasets import FaceSet, Splits, ferplus_majority
 from emostyle.training.metrics import (
     classification_metrics,
     fit_temperature,
@@ -19,13 +19,6 @@ from emostyle.training.metrics import (
     reliability,
     softmax,
 )
-
-
-def ferplus_majority_labels(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(labels in FER2013 order, mask of rows whose FER+ majority is one of our 7 classes)."""
-    top = votes.argmax(1)
-    keep = (top < 7) & (votes[:, :7].sum(1) > 0)
-    return FERPLUS_TO_FER2013[np.minimum(top, 6)], keep
 
 
 def calibration_report(public_logits: np.ndarray, public_labels: np.ndarray,
@@ -47,7 +40,7 @@ def evaluate_logits(public_logits: np.ndarray, public: FaceSet, test_logits: np.
     report["calibration"] = calibration_report(public_logits, public.labels, test_logits,
                                                test.labels)
     if test_votes is not None:
-        fp_labels, keep = ferplus_majority_labels(test_votes)
+        fp_labels, keep = ferplus_majority(test_votes)
         report["ferplus_majority_accuracy"] = float(
             (test_logits[keep].argmax(1) == fp_labels[keep]).mean())
         report["ferplus_rows"] = int(keep.sum())

@@ -40,4 +40,17 @@ def create_model(name: str, num_classes: int = 7, in_chans: int = 1, img_size: i
     return _REGISTRY[name](num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
 
 
-from emostyle.training.architectures import vgg_style  # noqa: E402,F401  (registers its models)
+# Each family module registers its models on import.
+from emostyle.training.architectures import (  # noqa: E402,F401
+    attention_cnn,
+    baseline_cnn,
+    deep_cnn,
+    hybrid_transformer,
+    landmark_mlp,
+    multiscale,
+    resnet,
+    specialists,
+    vgg16,
+    vgg_style,
+    vit_tiny,
+)

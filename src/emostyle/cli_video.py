@@ -1,0 +1,145 @@
+"""``emostyle video``: emotions over a video file or a camera, with overlays and a log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emostyle.cli import FaceModelOpt, ModelOpt, app, err, out, run_guarded
+from emostyle.errors import EmostyleError, InputError
+
+
+@app.command()
+def video(
+    source: Annotated[Path | None, typer.Argument(help="Video file to read.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Video to write (.mp4, .avi, .mkv, .webm).")] = None,
+    camera: Annotated[int | None, typer.Option(
+        help="Read camera N instead of a file.")] = None,
+    show: Annotated[bool, typer.Option(
+        help="Show a live window (needs a display and OpenCV with GUI support).")] = False,
+    stylize: Annotated[bool, typer.Option(help="Repaint frames in the mood's style.")] = False,
+    every: Annotated[int, typer.Option(help="Analyze one frame in N; tracks carry over.")] = 1,
+    smoothing: Annotated[float, typer.Option(
+        min=0.01, max=1.0, help="Weight of the newest frame in each track's moving average "
+                                "(1 = no smoothing).")] = 0.35,
+    log: Annotated[Path | None, typer.Option(
+        help="Per-frame, per-track emotions (.csv or .jsonl); default OUTPUT.csv.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="PNG plot of emotions over time; default OUTPUT.png.")] = None,
+    max_frames: Annotated[int, typer.Option(help="Stop after N frames (0: all).")] = 0,
+    model: ModelOpt = "default",
+    face_model: FaceModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")
+                       ] = False,
+) -> None:
+    """Track faces through a video, smooth their emotions, and write an overlaid video."""
+
+    def body() -> int:
+        from emostyle.pipeline import Analyzer
+        from emostyle.video import process_video
+
+        if (source is None) == (camera is None):
+            raise InputError("give either a video file or --camera N")
+        if source is not None and output is not None:
+            if output.resolve() == source.resolve():
+                raise InputError(f"{output}: refusing to overwrite the input video")
+        if output is None and not show and log is None:
+            raise InputError("nothing to do: give -o OUTPUT, --log PATH or --show")
+        log_path = log or (output.with_suffix(".csv") if output else None)
+        plot_path = plot or (output.with_suffix(".png") if output else None)
+        analyzer = Analyzer(model, face_model)
+        stylizer = None
+        if stylize:
+            from emostyle.stylizer import Stylizer
+            stylizer = Stylizer()
+        window = ShowWindow() if show else None
+        bar = ProgressWithFps() if err.is_terminal else None
+        report = None
+        try:
+            def on_frame(index: int, total: int, frame) -> bool:  # noqa: ANN001
+                if bar is not None:
+                    bar.update(index + 1, total)
+                return window.show(frame) if window is not None else True
+
+            report = process_video(camera if camera is not None else source, output,
+                                   analyzer, stylizer, every, smoothing, log_path=log_path,
+                                   plot_path=plot_path, max_frames=max_frames,
+                                   on_frame=on_frame)
+        finally:
+            if bar is not None:
+                bar.stop()
+            if window is not None:
+                window.close()
+        if as_json:
+            print(json.dumps(report.__dict__, indent=2))
+            return 0
+        out.print(f"{report.frames} frames ({report.analyzed_frames} analyzed), "
+                  f"{report.tracks} face track(s), {report.fps:.1f} fps")
+        if report.output:
+            out.print(f"video: {report.output}" + (" (with audio)" if report.audio_copied
+                                                   else ""))
+        if report.log:
+            out.print(f"emotion log: {report.log}   plot: {report.plot}")
+        if report.flicker:
+            f = report.flicker
+            out.print(f"flicker (mean |frame change|): input {f['input']:.2f}, stylized "
+                      f"{f['stylized_raw']:.2f} -> {f['stylized_output']:.2f} after blending")
+        if report.skipped_frames:
+            err.print(f"{len(report.skipped_frames)} corrupt frame(s) skipped: "
+                      f"{report.skipped_frames[:20]}")
+        return 0
+
+    run_guarded(body)
+
+
+class ProgressWithFps:
+    """A rich bar showing frames, fps and time left (total unknown for cameras)."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        self.progress = Progress(TextColumn("video"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[fps]:.1f} fps"),
+                                 TimeRemainingColumn(), console=err, transient=True)
+        self.task = self.progress.add_task("", total=None, fps=0.0)
+        self.progress.start()
+        import time
+        self._t0 = time.time()
+        self._time = time.time
+
+    def update(self, done: int, total: int) -> None:
+        fps = done / max(1e-9, self._time() - self._t0)
+        self.progress.update(self.task, completed=done, total=total or None, fps=fps)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+class ShowWindow:
+    """A live OpenCV window; `q` or Esc closes it."""
+
+    def __init__(self) -> None:
+        import cv2
+        try:
+            cv2.namedWindow("emostyle", cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise EmostyleError("--show needs a display and OpenCV with GUI support (pip "
+                                "install opencv-python instead of opencv-python-headless); "
+                                "the web app's emoji mirror works in a browser instead") from None
+        self.cv2 = cv2
+
+    def show(self, rgb) -> bool:  # noqa: ANN001
+        self.cv2.imshow("emostyle", self.cv2.cvtColor(rgb, self.cv2.COLOR_RGB2BGR))
+        return (self.cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+    def close(self) -> None:
+        self.cv2.destroyAllWindows()

@@ -1,0 +1,153 @@
+"""Video command and tracking on generated videos."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import emostyle.cli_video  # noqa: F401  (registers the command)
+from emostyle.cli import app
+from emostyle.results import Face
+from emostyle.tracking import FaceTracker, iou
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 10, fourcc: str = "mp4v"
+                ) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def moving_face_frames(astronaut: np.ndarray, n: int = 20) -> list[np.ndarray]:
+    head = cv2.resize(astronaut[20:260, 110:340], (200, 210))
+    frames = []
+    for i in range(n):
+        canvas = np.full((360, 480, 3), 110, np.uint8)
+        x = 40 + 6 * i
+        canvas[60:270, x:x + 200] = head
+        frames.append(canvas)
+    return frames
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["video", *args])
+
+
+def test_video_overlay_log_and_plot(tmp_path, astronaut, face_model):
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut))
+    out = tmp_path / "out" / "result.mp4"
+    res = run(str(src), "-o", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["frames"] == 20 and report["analyzed_frames"] == 20
+    assert report["tracks"] == 1  # one face moving smoothly stays one track
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
+    assert len(rows) == 20 and {r["track"] for r in rows} == {"1"}
+    assert sum(r["emotion"] == "happy" for r in rows) >= 18
+    assert out.with_suffix(".png").stat().st_size > 5000
+    assert not list(out.parent.glob(".*"))  # no temp files left
+
+
+def test_every_n_frames_and_jsonl_log(tmp_path, astronaut, face_model):
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 12))
+    log = tmp_path / "log.jsonl"
+    res = run(str(src), "--log", str(log), "--every", "3", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["analyzed_frames"] == 4
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in lines] == [0, 3, 6, 9]
+
+
+def test_video_without_faces(tmp_path, face_model):
+    frames = [np.full((240, 320, 3), 40 + 5 * i, np.uint8) for i in range(8)]
+    src = write_video(tmp_path / "empty.mp4", frames)
+    res = run(str(src), "-o", str(tmp_path / "o.mp4"), "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["tracks"] == 0
+
+
+def test_corrupt_frame_in_the_middle_is_skipped_and_reported(tmp_path, face_model):
+    frames = [np.full((120, 160, 3), 8 * i, np.uint8) for i in range(20)]
+    src = write_video(tmp_path / "mj.avi", frames, fourcc="MJPG")
+    data = bytearray(src.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    data[starts[10]:starts[11]] = bytes(starts[11] - starts[10])  # wipe frame 10 whole
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(bytes(data))
+    res = run(str(bad), "-o", str(tmp_path / "o.mp4"), "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["skipped_frames"] == [10]
+    assert report["container_frames"] == 20
+    assert 17 <= report["frames"] <= 19  # OpenCV's demuxer may lose a neighbour too
+
+
+@pytest.mark.parametrize("content,reason", [(b"", "empty file"),
+                                            (b"not a video at all" * 10, "not a readable video")])
+def test_unreadable_videos(tmp_path, content, reason, face_model):
+    src = tmp_path / "x.mp4"
+    src.write_bytes(content)
+    res = run(str(src), "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 2
+    assert reason in res.output and str(src) in res.output
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_unwritable_output_and_bad_arguments(tmp_path, astronaut, face_model):
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 3))
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    res = run(str(src), "-o", str(blocker / "out.mp4"))
+    assert res.exit_code == 2 and "cannot create output folder" in res.output
+    assert run(str(src), "-o", str(src)).exit_code == 2  # never overwrite the input
+    assert "either a video file or --camera" in run("-o", str(tmp_path / "o.mp4")).output
+    assert run(str(src), "-o", str(tmp_path / "o.gif")).exit_code == 2
+
+
+def test_audio_track_is_kept_when_ffmpeg_exists(tmp_path, face_model):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    src = tmp_path / "with_audio.mp4"
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=1", "-f", "lavfi", "-i",
+                    "testsrc=size=320x240:rate=10:duration=1", "-c:v", "mpeg4", "-c:a", "aac",
+                    "-shortest", str(src)], check=True)
+    out = tmp_path / "o.mp4"
+    res = run(str(src), "-o", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["audio_copied"] is True
+    probe = subprocess.run([exe, "-i", str(out)], capture_output=True, text=True).stderr
+    assert "Audio:" in probe
+
+
+def face(x: float, probs: list[float]) -> Face:
+    return Face((x, 10.0, 50.0, 50.0), (), 0.9, tuple(probs))
+
+
+def test_tracker_smooths_and_keeps_identities():
+    happy = [0, 0, 0, 1.0, 0, 0, 0]
+    sad = [0, 0, 0, 0, 1.0, 0, 0]
+    tracker = FaceTracker(alpha=0.5)
+    a, b = tracker.update([face(0, happy), face(200, happy)], 0)
+    assert (a.track_id, b.track_id) == (1, 2)
+    tracks = tracker.update([face(210, sad), face(5, happy)], 1)  # order swapped, moved
+    assert [t.track_id for t in tracks] == [2, 1]
+    smoothed = FaceTracker.smoothed_face(tracks[0])
+    assert smoothed.probabilities[3] == pytest.approx(0.5)  # one sad frame does not flip it
+    assert smoothed.probabilities[4] == pytest.approx(0.5)
+    for frame in range(2, 14):  # track 1 disappears for longer than max_age
+        tracker.update([face(210, sad)], frame)
+    assert set(tracker.tracks) == {2}
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
