@@ -63,6 +63,9 @@ def train(
     time_budget: Annotated[float, typer.Option(
         help="Minutes of training (0: no limit); the schedule then runs on elapsed time.")
                            ] = 0.0,
+    budget_clock: Annotated[str, typer.Option(
+        help="wall (elapsed time) or cpu (CPU time of this process: equal compute per run).")
+                            ] = "wall",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     amp: Annotated[bool, typer.Option(help="bf16 autocast (2-2.5x faster on CPU).")] = True,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
@@ -88,7 +91,8 @@ def train(
                           warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
                           augment=augment, patience=patience, seed=seed, img_size=img_size,
                           in_chans=in_chans, arch_kwargs={"width": width} if width else {},
-                          max_train=max_train, time_budget_min=time_budget, device=device,
+                          max_train=max_train, time_budget_min=time_budget,
+                          budget_clock=budget_clock, device=device,
                           amp=amp, threads=threads)
         if resume and (out_dir / "config.json").is_file():
             saved = json.loads((out_dir / "config.json").read_text())

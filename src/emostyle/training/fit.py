@@ -56,6 +56,9 @@ class TrainConfig:
     # Stop after this many minutes of training (0: no limit); the learning-rate schedule then
     # runs on elapsed time, so every architecture gets a complete schedule within one budget.
     time_budget_min: float = 0.0
+    # "wall": elapsed seconds. "cpu": CPU seconds of this process (all threads), which gives
+    # every run the same compute whatever else the machine is doing - fair for comparisons.
+    budget_clock: str = "wall"
     device: str = "auto"
     amp: bool = True
     threads: int = 0  # torch threads; 0 = torch's default
@@ -273,6 +276,9 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
     if budget_s:
         warm_frac = 0.05
     train_seconds = state.get("train_seconds", 0.0) if state is not None else 0.0
+    if cfg.budget_clock not in ("wall", "cpu"):
+        raise EmostyleError(f"budget clock must be wall or cpu, got {cfg.budget_clock!r}")
+    clock = time.process_time if cfg.budget_clock == "cpu" else time.time
     out_of_time = False
     images = torch.from_numpy(train_set.images)
     targets = torch.from_numpy(train_set.targets)
@@ -280,13 +286,13 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
-            t0, seen, loss_sum = time.time(), 0, 0.0
+            t0, c0, seen, loss_sum = time.time(), clock(), 0, 0.0
             order = epoch_indices(train_set, cfg.balance, rng)
             for b in range(0, len(order), cfg.batch_size):
                 step = epoch * steps_per_epoch + b // cfg.batch_size
                 frac = step / total
                 if budget_s:
-                    spent = train_seconds + time.time() - t0
+                    spent = train_seconds + clock() - c0
                     if spent >= budget_s:
                         out_of_time = True
                         break
@@ -308,12 +314,12 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                 seen += len(idx)
                 loss_sum += loss.item() * len(idx)
                 reporter.step(f"epoch {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.3f}")
-            train_seconds += time.time() - t0
+            train_seconds += clock() - c0
             if seen == 0:
                 break
             logits = predict_logits(model, public.images, cfg, device)
             m = classification_metrics(public.labels, logits.argmax(1))
-            rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
+            rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "samples": seen,
                    "public_acc": m["accuracy"], "public_macro_f1": m["macro_f1"],
                    "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0,
                    "img_per_s": seen / (time.time() - t0)}

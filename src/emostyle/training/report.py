@@ -91,7 +91,8 @@ def run_summary(path: Path) -> dict:
         hist = json.loads(history.read_text())
         best = max(hist, key=lambda r: r["public_acc"])
         row.update(epochs=len(hist), best_epoch=best["epoch"],
-                   train_minutes=sum(r["seconds"] for r in hist) / 60)
+                   train_minutes=sum(r["seconds"] for r in hist) / 60,
+                   samples_seen=sum(r.get("samples", 0) for r in hist))
     return row
 
 
@@ -101,7 +102,7 @@ def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest") -> lis
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "comparison.json").write_text(json.dumps(rows, indent=2) + "\n")
     header = ("| run | arch | balance | PrivateTest acc | macro-F1 | PublicTest acc | "
-              "ECE (T) | disgust R | fear R | epochs | minutes |")
+              "ECE (T) | disgust R | fear R | images seen | wall min |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for r in rows:
         lines.append(
@@ -109,7 +110,7 @@ def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest") -> lis
             f"{r['private_accuracy']:.4f} | {r['macro_f1']:.4f} | "
             f"{(r['public_accuracy'] or 0):.4f} | {r['ece_after']:.3f} | "
             f"{r['recall']['disgust']:.3f} | {r['recall']['fear']:.3f} | "
-            f"{r.get('epochs', '-')} | {r.get('train_minutes', 0):.0f} |")
+            f"{r.get('samples_seen', 0):,} | {r.get('train_minutes', 0):.0f} |")
     (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
     comparison_png([r["name"] for r in rows],
                    {"accuracy": [r["private_accuracy"] for r in rows],
