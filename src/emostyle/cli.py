@@ -233,4 +233,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m emostyle.cli`: the other command modules register on the imported
+    # `emostyle.cli` module's app, not on this `__main__` copy, so go through that module.
+    from emostyle.cli import main as registered_main
+
+    registered_main()
