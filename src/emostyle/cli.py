@@ -113,6 +113,13 @@ def analyze(
                          ] = False,
     min_score: Annotated[float, typer.Option(
         "--min-score", min=0.0, max=1.0, help="Minimum face detection score.")] = 0.7,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write one JSON line per picture to this file (for big "
+                               "folders; see --resume).")] = None,
+    resume: Annotated[bool, typer.Option(
+        help="With --output: skip pictures already in that file and append the rest.")
+                      ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Threads decoding pictures.")] = 2,
 ) -> None:
     """Find the faces in pictures and read the emotion of each.
 
@@ -121,16 +128,28 @@ def analyze(
     """
 
     def body() -> int:
-        from emostyle.images import expand_inputs, read_image, write_image
+        from emostyle.batch import JsonlWriter, analyze_stream, done_sources, record
+        from emostyle.images import expand_inputs, write_image
         from emostyle.overlay import annotate
         from emostyle.pipeline import Analyzer
 
+        if resume and output is None:
+            raise InputError("--resume needs --output FILE.jsonl")
         files, problems = expand_inputs(paths)
         if not files:  # name every unusable input, not just "no images"
             raise InputError("; ".join(f"{p}: {why}" for p, why in problems)
                              or "no images to analyze")
-        analyzer = Analyzer(model, face_model, detect=not no_detect, min_detection_score=min_score)
         inputs = {f.resolve() for f in files}
+        if output is not None and output.resolve() in inputs:
+            raise InputError(f"{output}: refusing to overwrite an input file")
+        skipped = 0
+        if resume:
+            done = done_sources(output)
+            kept = [f for f in files if str(f) not in done]
+            skipped = len(files) - len(kept)
+            files = kept
+        analyzer = Analyzer(model, face_model, detect=not no_detect, min_detection_score=min_score)
+        writer = JsonlWriter(output, append=resume) if output is not None else None
         written: set[Path] = set()
         results = []
         bar = progress_bar(len(files), "analyzing")
@@ -138,26 +157,30 @@ def analyze(
         if bar:
             bar.start()
         try:
-            for path in files:
-                try:
-                    image = read_image(path)
-                    result = analyzer.analyze(image, source=str(path))
-                    if annotate_dir is not None:
+            for item in analyze_stream(files, analyzer, workers,
+                                       keep_images=annotate_dir is not None):
+                path, result = item.path, item.analysis
+                if bar:
+                    bar.advance(task)
+                if result is not None and annotate_dir is not None:
+                    try:
                         dest = output_path(path, annotate_dir, "emostyle", inputs, written)
-                        write_image(annotate(image, result, copy=False), dest)
-                    del image
-                except InputError as exc:
-                    problems.append((path, str(exc).removeprefix(f"{path}: ")))
+                        write_image(annotate(item.image, result, copy=False), dest)
+                    except InputError as exc:
+                        item.error, item.analysis, result = str(exc), None, None
+                    item.image = None
+                if writer is not None:
+                    writer.write(record(item))
+                if result is None:
+                    problems.append((path, item.error or "unknown error"))
                     if as_jsonl:
-                        print(json.dumps({"source": str(path), "error": str(exc)}), flush=True)
+                        print(json.dumps({"source": str(path), "error": item.error}), flush=True)
                     continue
-                finally:
-                    if bar:
-                        bar.advance(task)
-                results.append(result)
-                if as_jsonl:
+                if as_json:
+                    results.append(result)
+                elif as_jsonl:
                     print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
-                elif not as_json:
+                elif writer is None:
                     if result.faces:
                         out.print(face_table(result))
                     else:
@@ -166,10 +189,15 @@ def analyze(
         finally:
             if bar:
                 bar.stop()
+            if writer is not None:
+                writer.close()
         if as_json:
             doc = {"results": [r.to_dict() for r in results],
                    "errors": [{"source": str(p), "error": why} for p, why in problems]}
             print(json.dumps(doc, ensure_ascii=False, indent=2))
+        if writer is not None and not (as_json or as_jsonl):
+            err.print(f"{len(files)} picture(s) analyzed into {output}"
+                      + (f" ({skipped} already there)" if skipped else ""), markup=False)
         if problems:
             err.print(f"{len(problems)} input(s) could not be analyzed:")
             for p, why in problems:

@@ -33,21 +33,36 @@ class Analyzer:
         if not isinstance(image, np.ndarray):
             source = source or str(image)
             image = read_image(image)
-        h, w = image.shape[:2]
-        notes: list[str] = []
-        if self.detector is None:
-            found = [whole_image_face(image, self.classifier.pre.crop_margin)]
-        else:
-            found = self.detector.detect(image)
-            if min(h, w) < FaceDetector.MIN_SIDE:
-                notes.append(f"image is {w}x{h} px, too small to hold a face")
-            elif not found:
-                notes.append("no face found")
-        probs = self.classifier.classify(image, found)
-        faces = tuple(
-            Face(f.box, f.landmarks, f.score, tuple(float(v) for v in p))
-            for f, p in zip(found, probs, strict=True))
-        return Analysis(faces, w, h, source, tuple(notes))
+        return self.analyze_many([image], [source])[0]
+
+    def analyze_many(self, images: list[np.ndarray], sources: list[str | None] | None = None
+                     ) -> list[Analysis]:
+        """Several pictures at once: faces of all of them are classified in one batch."""
+        sources = sources or [None] * len(images)
+        found_per_image, notes_per_image, crops = [], [], []
+        for image in images:
+            h, w = image.shape[:2]
+            notes: list[str] = []
+            if self.detector is None:
+                found = [whole_image_face(image, self.classifier.pre.crop_margin)]
+            else:
+                found = self.detector.detect(image)
+                if min(h, w) < FaceDetector.MIN_SIDE:
+                    notes.append(f"image is {w}x{h} px, too small to hold a face")
+                elif not found:
+                    notes.append("no face found")
+            found_per_image.append(found)
+            notes_per_image.append(tuple(notes))
+            crops.append(self.classifier.crops(image, found))
+        probs = self.classifier.predict_proba(np.concatenate(crops)) if crops else []
+        out, k = [], 0
+        for image, found, notes, source in zip(images, found_per_image, notes_per_image,
+                                               sources, strict=True):
+            faces = tuple(Face(f.box, f.landmarks, f.score, tuple(float(v) for v in probs[k + i]))
+                          for i, f in enumerate(found))
+            k += len(found)
+            out.append(Analysis(faces, image.shape[1], image.shape[0], source, notes))
+        return out
 
 
 @lru_cache(maxsize=4)

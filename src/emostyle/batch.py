@@ -1,0 +1,124 @@
+"""Analyzing many pictures: parallel decoding, faces batched across pictures, resumable output.
+
+Memory stays flat however many files there are: at most a window of decoded pictures is held,
+results are written as they come, and nothing accumulates except the list of file paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emostyle.errors import InputError
+from emostyle.images import read_image
+from emostyle.pipeline import Analyzer
+from emostyle.results import Analysis
+
+
+@dataclass
+class Item:
+    """One input of a batch run: its analysis, or the reason it failed."""
+
+    path: Path
+    image: np.ndarray | None = None
+    analysis: Analysis | None = None
+    error: str | None = None
+
+
+def decoded(paths: Iterable[Path], workers: int, window: int) -> Iterator[Item]:
+    """Pictures decoded on ``workers`` threads (Pillow releases the GIL), in input order."""
+    def load(path: Path) -> Item:
+        try:
+            return Item(path, image=read_image(path))
+        except InputError as exc:
+            return Item(path, error=str(exc).removeprefix(f"{path}: "))
+
+    if workers <= 1:
+        yield from (load(p) for p in paths)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
+        pending: deque[Future[Item]] = deque()
+        for path in paths:
+            pending.append(pool.submit(load, path))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def analyze_stream(paths: Iterable[Path], analyzer: Analyzer, workers: int = 2,
+                   batch_images: int = 8, keep_images: bool = False) -> Iterator[Item]:
+    """Analyze pictures in order; faces of ``batch_images`` pictures share one classifier call.
+
+    Decoded pixels are dropped after analysis unless ``keep_images`` (for annotating).
+    """
+    group: list[Item] = []
+
+    def flush() -> Iterator[Item]:
+        ok = [it for it in group if it.image is not None]
+        results = analyzer.analyze_many([it.image for it in ok], [str(it.path) for it in ok])
+        for it, res in zip(ok, results, strict=True):
+            it.analysis = res
+        for it in group:
+            if not keep_images:
+                it.image = None
+            yield it
+        group.clear()
+
+    for item in decoded(paths, workers, window=max(4, 2 * workers + batch_images)):
+        group.append(item)
+        if len(group) >= batch_images:
+            yield from flush()
+    if group:
+        yield from flush()
+
+
+def done_sources(jsonl: Path) -> set[str]:
+    """Sources already in a JSONL output; a half-written last line (a killed run) is cut off."""
+    if not jsonl.is_file():
+        return set()
+    done: set[str] = set()
+    good_bytes = 0
+    with open(jsonl, "rb") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if not line.endswith(b"\n"):
+                break
+            done.add(record["source"])
+            good_bytes += len(line)
+    if good_bytes != jsonl.stat().st_size:
+        with open(jsonl, "r+b") as fh:
+            fh.truncate(good_bytes)
+    return done
+
+
+class JsonlWriter:
+    """Appends one JSON line per item and flushes, so a crash loses at most one line."""
+
+    def __init__(self, path: Path, append: bool) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(path, "a" if append else "w", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self.fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+
+
+def record(item: Item) -> dict:
+    if item.analysis is not None:
+        return item.analysis.to_dict()
+    return {"source": str(item.path), "error": item.error}

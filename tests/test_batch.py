@@ -1,0 +1,74 @@
+"""Folder runs: JSONL output, --resume, faces batched across pictures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from emostyle.batch import analyze_stream, done_sources
+from emostyle.cli import app
+from emostyle.pipeline import Analyzer
+
+from .conftest import EXAMPLE, tile_faces
+
+
+@pytest.fixture(scope="module")
+def analyzer(face_model):
+    return Analyzer(face_model=face_model)
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    d = tmp_path / "photos"
+    d.mkdir()
+    for i in range(6):
+        shutil.copy(EXAMPLE, d / f"p{i}.jpg")
+    (d / "broken.jpg").write_text("not an image")
+    return d
+
+
+def test_many_equals_one_by_one(analyzer, astronaut, astronaut_face):
+    images = [astronaut, tile_faces(astronaut_face, 3), np.full((200, 200, 3), 9, np.uint8)]
+    together = analyzer.analyze_many(images)
+    for image, batched in zip(images, together, strict=True):
+        alone = analyzer.analyze(image)
+        assert len(alone.faces) == len(batched.faces)
+        for a, b in zip(alone.faces, batched.faces, strict=True):
+            np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
+    assert [len(r.faces) for r in together] == [1, 3, 0]
+
+
+def test_stream_keeps_order_and_reports_bad_files(analyzer, folder):
+    files = sorted(folder.iterdir())
+    items = list(analyze_stream(files, analyzer, workers=2, batch_images=4))
+    assert [it.path for it in items] == files
+    assert items[0].error and "not an image" in items[0].error  # broken.jpg sorts first
+    assert all(it.analysis.faces[0].emotion == "happy" for it in items[1:])
+    assert all(it.image is None for it in items)  # pixels are not kept
+
+
+def test_output_and_resume(folder, tmp_path, face_model):
+    out = tmp_path / "res.jsonl"
+    runner = CliRunner()
+    res = runner.invoke(app, ["analyze", str(folder), "-o", str(out)])
+    assert res.exit_code == 2  # broken.jpg
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 7 and sum("error" in x for x in lines) == 1
+    # Simulate a run killed half-way: drop two lines and leave a half-written one.
+    kept = out.read_text().splitlines()[:4]
+    out.write_text("\n".join(kept) + '\n{"source": "half')
+    assert len(done_sources(out)) == 4
+    assert out.read_text().endswith("\n")  # the broken tail is cut off
+    res = runner.invoke(app, ["analyze", str(folder), "-o", str(out), "--resume"])
+    assert "3 picture(s) analyzed" in res.output and "4 already there" in res.output
+    sources = [json.loads(x)["source"] for x in out.read_text().splitlines()]
+    assert sorted(sources) == sorted(str(p) for p in folder.iterdir())
+
+
+def test_resume_needs_output(folder):
+    res = CliRunner().invoke(app, ["analyze", str(folder), "--resume"])
+    assert res.exit_code == 2 and "--resume needs --output" in res.output
