@@ -120,12 +120,44 @@ def analyze(
         help="With --output: skip pictures already in that file and append the rest.")
                       ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Threads decoding pictures.")] = 2,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray", help="Run on Ray (needs --output): 'local' starts Ray here, 'auto' joins this "
+                      "machine's cluster, or a ray://host:port address.")] = None,
 ) -> None:
     """Find the faces in pictures and read the emotion of each.
 
     Exit code 0 when every input was read, 2 when some could not be (the others are still
     processed and the failures listed at the end), 3 when a model file is missing.
     """
+
+    def run_on_ray(files: list[Path], skipped: int, problems: list) -> int:
+        from emostyle.batch import JsonlWriter
+        from emostyle.distributed import analyze_on_ray
+
+        if output is None or as_json or as_jsonl or annotate_dir is not None or no_detect:
+            raise InputError("--ray writes to --output FILE.jsonl only (no --json, --jsonl, "
+                             "--annotate or --no-detect)")
+        writer = JsonlWriter(output, append=resume)
+        failed = []
+
+        def write(rec: dict) -> None:
+            writer.write(rec)
+            if "error" in rec:
+                failed.append((rec["source"], rec["error"]))
+
+        try:
+            n = analyze_on_ray(files, write, model, face_model, ray_address)
+        finally:
+            writer.close()
+        err.print(f"{n} picture(s) analyzed on Ray into {output}"
+                  + (f" ({skipped} already there)" if skipped else ""), markup=False)
+        problems = problems + failed
+        if problems:
+            err.print(f"{len(problems)} input(s) could not be analyzed:")
+            for p, why in problems:
+                err.print(f"  {p}: {why}", markup=False)
+            return 2
+        return 0
 
     def body() -> int:
         from emostyle.batch import JsonlWriter, analyze_stream, done_sources, record
@@ -148,6 +180,8 @@ def analyze(
             kept = [f for f in files if str(f) not in done]
             skipped = len(files) - len(kept)
             files = kept
+        if ray_address is not None:
+            return run_on_ray(files, skipped, problems)
         analyzer = Analyzer(model, face_model, detect=not no_detect, min_detection_score=min_score)
         writer = JsonlWriter(output, append=resume) if output is not None else None
         written: set[Path] = set()
