@@ -1,7 +1,9 @@
 """PyTorch -> ONNX export of a trained classifier, with a numeric parity check and a card.
 
-The ONNX graph has two outputs: ``logits`` (N, 7) and ``features`` (N, C, h, w), the last
-convolutional map, so class activation maps can be computed without autograd at inference.
+The ONNX graph's outputs: ``logits`` (N, 7); ``features`` (N, C, h, w), the last feature map;
+and, for models whose head is global average pooling + linear, ``cam`` (N, 7, h, w), the class
+activation maps, whose spatial mean is exactly the logits. Explanations at inference then need
+no autograd and no torch; plain analysis asks ONNX Runtime for ``logits`` alone.
 """
 
 from __future__ import annotations
@@ -20,19 +22,40 @@ from emostyle.training.architectures import create_model
 from emostyle.training.fit import TrainConfig
 
 
-class WithFeatures(nn.Module):
-    """Expose the last feature map beside the logits (for CAM) when the model has one."""
+def has_gap_linear_head(model: nn.Module, example: torch.Tensor) -> bool:
+    """True when ``forward_head(f) == fc(mean(f))``: then CAM decomposes the logits exactly."""
+    fc = getattr(model, "fc", None)
+    if not isinstance(fc, nn.Linear) or not hasattr(model, "forward_features"):
+        return False
+    with torch.no_grad():
+        feats = model.forward_features(example)
+        if feats.ndim != 4 or feats.shape[1] != fc.in_features:
+            return False
+        return torch.allclose(model.forward_head(feats), fc(feats.mean((2, 3))), atol=1e-5)
 
-    def __init__(self, model: nn.Module) -> None:
+
+class WithFeatures(nn.Module):
+    """Expose the last feature map (and class activation maps) beside the logits."""
+
+    def __init__(self, model: nn.Module, example: torch.Tensor) -> None:
         super().__init__()
-        self.model = model
+        self.model = model.eval()
         self.split = hasattr(model, "forward_features") and hasattr(model, "forward_head")
+        self.cam = self.split and has_gap_linear_head(model, example)
 
     def forward(self, x: torch.Tensor):  # noqa: ANN201
-        if self.split:
-            feats = self.model.forward_features(x)
-            return self.model.forward_head(feats), feats
-        return (self.model(x),)
+        if not self.split:
+            return (self.model(x),)
+        feats = self.model.forward_features(x)
+        logits = self.model.forward_head(feats)
+        if not self.cam:
+            return logits, feats
+        fc = self.model.fc
+        cam = torch.einsum("nkhw,ck->nchw", feats, fc.weight) + fc.bias[None, :, None, None]
+        return logits, feats, cam
+
+    def output_names(self) -> list[str]:
+        return ["logits", "features", "cam"][:1 + self.split + self.cam]
 
 
 def load_run(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, TrainConfig]:
@@ -54,9 +77,9 @@ def export_onnx(model: nn.Module, cfg: TrainConfig, path: str | Path, opset: int
     """Write ``path`` and return the parity report (max |logit difference| vs PyTorch)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = WithFeatures(model).eval()
     example = torch.randn(2, cfg.in_chans, cfg.img_size, cfg.img_size)
-    names = ["logits", "features"] if wrapped.split else ["logits"]
+    wrapped = WithFeatures(model, example).eval()
+    names = wrapped.output_names()
     tmp = Path(tempfile.mkstemp(suffix=".onnx", dir=path.parent)[1])
     try:
         torch.onnx.export(wrapped, (example,), str(tmp), input_names=["input"],
@@ -85,7 +108,8 @@ def parity(wrapped: nn.Module, onnx_path: Path, cfg: TrainConfig, tolerance: flo
     if worst > tolerance:
         raise EmostyleError(f"ONNX parity check failed: max |logit diff| {worst:.2e} > "
                             f"{tolerance:.0e}")
-    return {"max_abs_logit_diff": worst, "tolerance": tolerance, "batch_sizes": [1, 5, 32]}
+    return {"max_abs_logit_diff": worst, "tolerance": tolerance, "batch_sizes": [1, 5, 32],
+            "outputs": [o.name for o in sess.get_outputs()]}
 
 
 def write_card(path: str | Path, card: dict) -> Path:
