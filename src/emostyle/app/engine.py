@@ -1,0 +1,326 @@
+"""What the web app does with a picture, without Streamlit: read, analyse, paint, encode.
+
+The pages in this package are thin: they call these functions and lay out the results. Keeping
+the logic here means it is tested without a browser and behaves the same for every page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from emostyle.emotions import COLORS_BGR, EMOJI, EMOTIONS
+from emostyle.errors import EmostyleError, ImageReadError, InputError, ModelNotFoundError
+from emostyle.images import IMAGE_SUFFIXES, read_image
+from emostyle.model_files import BUNDLED, BUNDLED_DIR, load_card
+from emostyle.pipeline import Analyzer
+from emostyle.results import Analysis
+
+# Pictures are analysed, shown and painted at most this big: a 12000x9000 upload would make
+# every rerun of the page (and every download) slow. The CLI works at full size.
+MAX_SIDE = 4096
+# Analysers are built with this detection score; the page's threshold filters above it, so
+# moving the slider does not load a new model.
+MIN_DETECTION_SCORE = 0.3
+DEFAULT_DETECTION_SCORE = 0.7
+# Long side the style network runs at; the result is brought back to full size edge-aware.
+DEFAULT_STYLE_SIDE = 768
+UPLOAD_TYPES = tuple(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
+EMOTION_MODEL_NAMES = ("default", "accurate")
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class StylesUnavailable(EmostyleError):
+    """Style transfer cannot run here (module or model file missing); the page says why."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A decoded upload: RGB pixels (downscaled when huge) and what the user should know."""
+
+    image: np.ndarray
+    name: str
+    original_size: tuple[int, int]  # width, height as uploaded
+    notes: tuple[str, ...] = ()
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem or "photo"
+
+
+def safe_name(name: str) -> str:
+    """A file name from the browser, reduced to something safe to create in a temp folder."""
+    base = Path(name.replace("\\", "/")).name
+    base = re.sub(r"[^\w.\- ]+", "_", base).strip(" .")
+    return base[:120] or "upload"
+
+
+def decode_upload(data: bytes, name: str, max_side: int = MAX_SIDE) -> Upload:
+    """Uploaded bytes -> an upright RGB picture, through the same reader as the CLI.
+
+    Raises :class:`ImageReadError` naming the upload (not a temp path) when the bytes are not a
+    picture. Pictures longer than ``max_side`` are scaled down, with a note saying so.
+    """
+    shown = safe_name(name)
+    if not data:
+        raise ImageReadError(f"{shown}: empty file (0 bytes)")
+    with tempfile.TemporaryDirectory(prefix="emostyle-upload-") as tmp:
+        path = Path(tmp) / shown
+        path.write_bytes(data)
+        try:
+            image = read_image(path)
+        except InputError as exc:
+            raise ImageReadError(str(exc).replace(str(path), shown)) from None
+    h, w = image.shape[:2]
+    notes: list[str] = []
+    if max(h, w) > max_side:
+        s = max_side / max(h, w)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        notes.append(f"{shown} is {w}x{h} px, too large to work with comfortably here: it was "
+                     f"scaled down to {size[0]}x{size[1]}. `emostyle analyze` and "
+                     "`emostyle stylize` work at full size.")
+    return Upload(image, shown, (w, h), tuple(notes))
+
+
+def upload_key(data: bytes) -> str:
+    """A short content hash: the cache key of everything computed from one upload."""
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+class SharedAnalyzer:
+    """An :class:`Analyzer` that several threads (browser sessions, mirror streams) share.
+
+    The face detector keeps state between its calls (its input size), so analyses take turns
+    under a lock. One 640x480 analysis takes about 20 ms on one core, so the queue stays short.
+    """
+
+    def __init__(self, model: str | Path = "default", detect: bool = True,
+                 threads: int | None = None) -> None:
+        self.model = str(model)
+        self.detect = detect
+        self._analyzer = Analyzer(model, detect=detect, min_detection_score=MIN_DETECTION_SCORE,
+                                  threads=threads)
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return self._analyzer.classifier.name
+
+    def analyze(self, image: np.ndarray, min_score: float = DEFAULT_DETECTION_SCORE,
+                source: str | None = None) -> Analysis:
+        """Faces and emotions of an RGB picture, keeping faces detected with ``min_score``."""
+        with self._lock:
+            result = self._analyzer.analyze(image, source=source)
+        return keep_confident(result, min_score) if self.detect else result
+
+
+def keep_confident(analysis: Analysis, min_score: float) -> Analysis:
+    """``analysis`` without the faces whose detection score is below ``min_score``."""
+    kept = tuple(f for f in analysis.faces if f.detection_score >= min_score)
+    if len(kept) == len(analysis.faces):
+        return analysis
+    dropped = len(analysis.faces) - len(kept)
+    notes = tuple(analysis.notes)
+    if not kept:
+        notes += (f"no face with a detection score of at least {min_score:.2f} ({dropped} "
+                  "weaker candidate(s): lower the confidence threshold to see them)",)
+    return replace(analysis, faces=kept, notes=notes)
+
+
+def left_to_right(analysis: Analysis) -> Analysis:
+    """Faces ordered by their left edge, so "face 1, 2, 3" reads like the picture."""
+    return replace(analysis, faces=tuple(sorted(analysis.faces, key=lambda f: f.box[0])))
+
+
+def emotion_models() -> list[str]:
+    """The bundled emotion models installed here (``default`` always, ``accurate`` if any)."""
+    return [n for n in EMOTION_MODEL_NAMES if (BUNDLED_DIR / BUNDLED[n]).is_file()]
+
+
+def save_uploaded_model(files: list[tuple[str, bytes]], folder: Path | None = None) -> Path:
+    """An exported model uploaded as its ``.onnx`` and ``.json`` card -> a usable local path.
+
+    The pair is stored under a folder named by its content hash, so the same upload maps to
+    the same path (and to the same cached model). Raises :class:`InputError` when the pair is
+    incomplete or the card is not JSON.
+    """
+    by_suffix: dict[str, tuple[str, bytes]] = {}
+    for name, data in files:
+        by_suffix[Path(name).suffix.lower()] = (name, data)
+    if ".onnx" not in by_suffix or ".json" not in by_suffix:
+        raise InputError("upload the exported .onnx file together with its .json model card "
+                         "(both are written by `emostyle export`)")
+    onnx_name, onnx_data = by_suffix[".onnx"]
+    _, card_data = by_suffix[".json"]
+    try:
+        json.loads(card_data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"the model card is not valid JSON ({exc})") from None
+    digest = hashlib.sha256(onnx_data + b"\0" + card_data).hexdigest()[:16]
+    base = folder or Path(tempfile.gettempdir()) / "emostyle-app-models"
+    target = base / digest
+    target.mkdir(parents=True, exist_ok=True)
+    stem = Path(safe_name(onnx_name)).stem or "model"
+    (target / f"{stem}.onnx").write_bytes(onnx_data)
+    (target / f"{stem}.json").write_bytes(card_data)
+    return target / f"{stem}.onnx"
+
+
+# ------------------------------------------------------------------------------ presentation
+
+def hex_color(emotion: str) -> str:
+    b, g, r = COLORS_BGR[emotion]
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def probability_rows(probabilities: tuple[float, ...] | list[float]) -> list[dict]:
+    """One row per emotion, FER2013 order: what a bar chart of the probabilities needs."""
+    return [{"emotion": e, "label": f"{EMOJI[e]} {e}", "probability": float(p),
+             "color": hex_color(e)}
+            for e, p in zip(EMOTIONS, probabilities, strict=True)]
+
+
+def face_title(index: int, face) -> str:  # noqa: ANN001 - Face
+    return f"Face {index}: {face.emoji} {face.emotion} {face.confidence:.0%}"
+
+
+def mood_line(analysis: Analysis) -> str:
+    """The picture's mood in words, or why there is none."""
+    probs = analysis.mood_probabilities
+    if probs is None:
+        return "no face, so no mood"
+    mood = analysis.mood
+    share = max(probs)
+    faces = len(analysis.faces)
+    of = "the face" if faces == 1 else f"{faces} faces, weighted by size"
+    return f"{EMOJI[mood]} {mood} ({share:.0%}, from {of})"
+
+
+def analysis_json(analysis: Analysis, model: str, extra_notes: tuple[str, ...] = ()) -> str:
+    doc = analysis.to_dict()
+    doc["model"] = model
+    doc["notes"] = list(extra_notes) + doc["notes"]
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 92) -> bytes:
+    """RGB uint8 -> file bytes for a download button."""
+    buf = io.BytesIO()
+    params = {"quality": quality} if fmt == "JPEG" else {}
+    Image.fromarray(image).save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------- painting
+
+@dataclass(frozen=True)
+class StyleRequest:
+    """How the user wants the picture painted.
+
+    ``mode``: ``auto`` (the mood's style), ``emotion`` (``emotion``'s style) or ``blend`` (the
+    styles weighted by the mood probabilities).
+    """
+
+    mode: str = "auto"
+    emotion: str = "neutral"
+    strength: float = 1.0
+    keep_colors: bool = False
+    max_side: int | None = DEFAULT_STYLE_SIDE
+
+
+@dataclass(frozen=True)
+class StyleChoice:
+    """The style the request resolves to for one picture, and a sentence saying so."""
+
+    style: str | None
+    weights: dict[str, float] | None
+    description: str
+
+    @property
+    def key(self) -> tuple:
+        return (self.style, tuple(sorted((self.weights or {}).items())))
+
+
+def choose_style(analysis: Analysis, request: StyleRequest) -> StyleChoice:
+    """Resolve ``request`` against the picture's mood (no face: the neutral style)."""
+    mood = analysis.mood
+    if request.mode == "emotion":
+        e = request.emotion
+        return StyleChoice(e, None, f"in the {EMOJI[e]} {e} style, as chosen")
+    if request.mode == "blend":
+        probs = analysis.mood_probabilities
+        if probs is None:
+            return StyleChoice("neutral", None, "in the neutral style: no face, so no mood "
+                                                "to blend")
+        weights = {e: round(float(p), 4) for e, p in zip(EMOTIONS, probs, strict=True)
+                   if p >= 0.01}
+        top = sorted(weights.items(), key=lambda kv: -kv[1])[:3]
+        parts = ", ".join(f"{EMOJI[e]} {e} {p:.0%}" for e, p in top)
+        return StyleChoice(None, weights, f"in a blend of styles weighted by the mood: {parts}")
+    if mood is None:
+        return StyleChoice("neutral", None, "in the neutral style: no face, so no mood")
+    return StyleChoice(mood, None, f"in the style of the mood, {EMOJI[mood]} {mood}")
+
+
+def load_stylizer(model: str = "styles"):  # noqa: ANN201 - emostyle.stylizer.Stylizer
+    """The style-transfer model, or :class:`StylesUnavailable` saying what is missing."""
+    try:
+        from emostyle.stylizer import Stylizer
+    except ImportError as exc:
+        raise StylesUnavailable(f"style transfer is not part of this installation ({exc})"
+                                ) from None
+    try:
+        return Stylizer(model)
+    except ModelNotFoundError as exc:
+        raise StylesUnavailable(f"the style model is not installed: {exc}") from None
+
+
+def paint(stylizer, image: np.ndarray, choice: StyleChoice,  # noqa: ANN001 - Stylizer
+          request: StyleRequest) -> np.ndarray:
+    """``image`` repainted as ``choice`` and ``request`` say."""
+    return stylizer.stylize(image, style=choice.style, weights=choice.weights,
+                            strength=request.strength, keep_colors=request.keep_colors,
+                            max_side=request.max_side)
+
+
+def style_painting(stylizer, emotion: str) -> str | None:  # noqa: ANN001 - Stylizer
+    """The painting(s) the stylizer's catalogue paints ``emotion`` after (None if unknown).
+
+    Read from the model's catalogue, so a user's styles.toml override is named correctly.
+    """
+    try:
+        rows = stylizer.catalogue.describe()
+    except AttributeError:
+        return None
+    titles = next((t for e, _, t in rows if e == emotion), None)
+    return titles if titles and titles != "-" else None
+
+
+# ------------------------------------------------------------------------------- model cards
+
+def model_cards() -> list[tuple[Path, dict]]:
+    """Every bundled model's card, ``(onnx path, card)``, emotion models first."""
+    cards = []
+    for path in sorted(BUNDLED_DIR.glob("*.onnx")):
+        try:
+            cards.append((path, load_card(path)))
+        except ModelNotFoundError:
+            continue
+    return sorted(cards, key=lambda pc: (not pc[0].name.startswith("emotion"), pc[0].name))
+
+
+def docs_dir() -> Path | None:
+    """The source checkout's ``docs/`` (comparison table and plots); None when installed."""
+    docs = REPO_ROOT / "docs"
+    return docs if (REPO_ROOT / "pyproject.toml").is_file() and docs.is_dir() else None

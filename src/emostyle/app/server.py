@@ -1,0 +1,52 @@
+"""One process, one port: the Streamlit pages plus the live mirror's routes.
+
+Streamlit's ``st.App`` runs the pages on Starlette and accepts extra routes, so the mirror's page
+and WebSocket are served beside the pages, from the same origin: no second port to open, no
+cross-origin rules, and the camera permission the browser gives the app covers the mirror too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+MAIN_SCRIPT = Path(__file__).resolve().parent / "main.py"
+MIRROR_PREFIX = "/mirror"
+# Tells the pages that the mirror routes are being served (plain `streamlit run main.py` has
+# no mirror; the page then says how to start one).
+MIRROR_ENV = "EMOSTYLE_APP_MIRROR"
+
+
+def build_app():  # noqa: ANN201 - streamlit.App
+    """The ASGI app: Streamlit pages from :data:`MAIN_SCRIPT` and the mirror routes."""
+    import streamlit as st
+
+    from emostyle.app.mirror import mirror_routes
+
+    os.environ[MIRROR_ENV] = MIRROR_PREFIX
+    return st.App(str(MAIN_SCRIPT), routes=mirror_routes(MIRROR_PREFIX))
+
+
+def server_config(port: int, host: str) -> dict:
+    """Streamlit options for ``emostyle app``: no telemetry, no first-run prompt, no tracebacks."""
+    return {
+        "server.port": port,
+        "server.address": host,
+        "server.headless": True,  # no e-mail prompt, no browser opened by Streamlit
+        "server.maxUploadSize": 200,  # MB
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": False,
+        "browser.serverAddress": "localhost" if host in ("", "0.0.0.0", "::") else host,
+        "client.showErrorDetails": "none",
+        "client.toolbarMode": "minimal",
+        "theme.base": "light",
+    }
+
+
+def serve(port: int = 8501, host: str = "localhost") -> None:
+    """Run the app until interrupted (what ``emostyle app`` does)."""
+    app = build_app()
+    # st.App treats argv[0] as the launcher script and passes argv[1:] to the pages.
+    sys.argv = [str(MAIN_SCRIPT)]
+    app.run(config=server_config(port, host))

@@ -1,0 +1,317 @@
+"""The web app's logic without a browser: uploads, thresholds, styles, the mirror's frames."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from emostyle.app import engine
+from emostyle.app.mirror import MirrorService, MirrorSession, decode_frame, render_page
+from emostyle.emotions import EMOTIONS
+from emostyle.errors import ImageReadError, InputError
+from emostyle.model_files import BUNDLED, BUNDLED_DIR
+from emostyle.results import Analysis, Face
+
+from .conftest import EXAMPLE
+
+STYLE_MODEL = BUNDLED_DIR / BUNDLED["styles"]  # styles_default.onnx
+
+
+def style_model_missing() -> str | None:
+    """Why the real stylizer cannot be tested here, or None when it can."""
+    try:
+        import emostyle.stylizer  # noqa: F401
+    except ImportError as exc:
+        return f"emostyle.stylizer cannot be imported ({exc})"
+    if not STYLE_MODEL.is_file():
+        return f"style model {STYLE_MODEL} is not present"
+    return None
+
+
+needs_styles = pytest.mark.skipif(style_model_missing() is not None,
+                                  reason=str(style_model_missing()))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def jpeg_frame(image: np.ndarray, size: tuple[int, int] = (640, 480)) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.resize(image, size)[:, :, ::-1],
+                            [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    return data.tobytes()
+
+
+@pytest.fixture(scope="module")
+def shared(face_model) -> engine.SharedAnalyzer:
+    return engine.SharedAnalyzer("default")
+
+
+# ----------------------------------------------------------------------------------- uploads
+
+def test_decode_upload_reads_a_photo():
+    up = engine.decode_upload(EXAMPLE.read_bytes(), "astronaut.jpg")
+    assert up.image.shape == (512, 512, 3) and up.image.dtype == np.uint8
+    assert up.notes == () and up.original_size == (512, 512) and up.stem == "astronaut"
+
+
+def test_decode_upload_scales_down_huge_pictures_with_a_note():
+    big = np.zeros((600, 5000, 3), np.uint8)
+    up = engine.decode_upload(png_bytes(big), "panorama.png", max_side=4096)
+    assert up.image.shape == (492, 4096, 3)
+    assert up.original_size == (5000, 600)
+    assert "5000x600" in up.notes[0] and "4096x492" in up.notes[0]
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"these are my notes, not a photo\n", "not an image"),
+    (b"", "empty file"),
+    (EXAMPLE.read_bytes()[:30_000], "truncated"),
+], ids=["text", "empty", "truncated-jpeg"])
+def test_decode_upload_names_the_upload_not_a_temp_path(data, reason):
+    with pytest.raises(ImageReadError) as err:
+        engine.decode_upload(data, "holiday.jpg")
+    message = str(err.value)
+    assert message.startswith("holiday.jpg: ") and reason in message
+    assert "emostyle-upload" not in message
+
+
+def test_safe_name_keeps_uploads_inside_the_temp_folder():
+    assert engine.safe_name("../../etc/passwd") == "passwd"
+    assert engine.safe_name("C:\\Users\\me\\photo 1.jpg") == "photo 1.jpg"
+    assert engine.safe_name("") == "upload"
+    assert engine.safe_name("a<b>|c.png") == "a_b_c.png"
+
+
+def test_upload_key_is_stable_and_content_based():
+    assert engine.upload_key(b"abc") == engine.upload_key(b"abc") != engine.upload_key(b"abd")
+
+
+# ---------------------------------------------------------------------------------- analysis
+
+def test_threshold_filters_faces_and_says_why():
+    weak = Face((0, 0, 10, 10), (), 0.5, (0, 0, 0, 1.0, 0, 0, 0))
+    strong = Face((20, 0, 10, 10), (), 0.9, (0, 0, 0, 0, 1.0, 0, 0))
+    both = Analysis((weak, strong), 100, 100)
+    assert engine.keep_confident(both, 0.7).faces == (strong,)
+    none = engine.keep_confident(both, 0.95)
+    assert none.faces == () and "lower the confidence threshold" in none.notes[-1]
+    assert engine.keep_confident(both, 0.3) is both
+
+
+def test_shared_analyzer_reads_the_example(shared, astronaut):
+    result = shared.analyze(astronaut, 0.7, source="astronaut.jpg")
+    assert [f.emotion for f in result.faces] == ["happy"]
+    assert engine.mood_line(result).startswith("\U0001F604 happy (")
+    doc = json.loads(engine.analysis_json(result, shared.model_name, ("a note",)))
+    assert doc["model"] == "emotion_default" and doc["notes"][0] == "a note"
+    assert doc["faces"][0]["emotion"] == "happy" and doc["mood"] == "happy"
+
+
+def test_shared_analyzer_is_safe_across_threads(shared, astronaut, astronaut_face):
+    """Browser sessions and mirror streams analyse at once; results must not mix."""
+    from .conftest import tile_faces
+
+    group = tile_faces(astronaut_face, 3)
+    expected = {id(astronaut): 1, id(group): 3}
+    got: list[tuple[int, int]] = []
+
+    def work(img: np.ndarray) -> None:
+        for _ in range(5):
+            got.append((id(img), len(shared.analyze(img).faces)))
+
+    threads = [threading.Thread(target=work, args=(img,)) for img in (astronaut, group) * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 20 and all(n == expected[key] for key, n in got)
+
+
+def test_no_face_has_no_mood(shared):
+    result = shared.analyze(np.full((480, 640, 3), 90, np.uint8))
+    assert result.faces == () and result.mood is None
+    assert engine.mood_line(result) == "no face, so no mood"
+
+
+def test_faces_are_numbered_left_to_right():
+    right = Face((50, 0, 10, 10), (), 0.9, (0, 0, 0, 1.0, 0, 0, 0))
+    left = Face((5, 0, 10, 10), (), 0.8, (0, 0, 0, 0, 1.0, 0, 0))
+    assert engine.left_to_right(Analysis((right, left), 100, 100)).faces == (left, right)
+
+
+def test_probability_rows_follow_fer_order_with_colours():
+    rows = engine.probability_rows([0.1, 0, 0, 0.9, 0, 0, 0])
+    assert [r["emotion"] for r in rows] == list(EMOTIONS)
+    assert rows[3]["label"] == "\U0001F604 happy" and rows[3]["probability"] == 0.9
+    assert all(r["color"].startswith("#") and len(r["color"]) == 7 for r in rows)
+
+
+def test_encode_image_round_trips():
+    img = np.zeros((20, 30, 3), np.uint8)
+    assert Image.open(io.BytesIO(engine.encode_image(img))).size == (30, 20)
+    assert Image.open(io.BytesIO(engine.encode_image(img, "PNG"))).format == "PNG"
+
+
+# ------------------------------------------------------------------------------------ models
+
+def test_emotion_models_lists_what_is_installed():
+    names = engine.emotion_models()
+    assert names[0] == "default"
+    assert ("accurate" in names) == (BUNDLED_DIR / "emotion_accurate.onnx").is_file()
+
+
+def test_uploaded_model_needs_its_card(tmp_path):
+    onnx = (BUNDLED_DIR / "emotion_default.onnx").read_bytes()
+    with pytest.raises(InputError, match="together with its .json model card"):
+        engine.save_uploaded_model([("mine.onnx", onnx)], tmp_path)
+    with pytest.raises(InputError, match="not valid JSON"):
+        engine.save_uploaded_model([("mine.onnx", onnx), ("mine.json", b"{oops")], tmp_path)
+
+
+def test_uploaded_model_pair_is_usable(tmp_path, face_model, astronaut):
+    card = (BUNDLED_DIR / "emotion_default.json").read_bytes()
+    onnx = (BUNDLED_DIR / "emotion_default.onnx").read_bytes()
+    path = engine.save_uploaded_model([("../mine.onnx", onnx), ("card.json", card)], tmp_path)
+    assert path.parent.parent == tmp_path and path.with_suffix(".json").is_file()
+    again = engine.save_uploaded_model([("mine.onnx", onnx), ("card.json", card)], tmp_path)
+    assert again == path  # same content, same place: the cached model is reused
+    result = engine.SharedAnalyzer(path).analyze(astronaut)
+    assert result.faces[0].emotion == "happy"
+
+
+def test_model_cards_and_docs():
+    cards = engine.model_cards()
+    assert cards and cards[0][0].name.startswith("emotion_")
+    assert all("name" in card for _, card in cards)
+    docs = engine.docs_dir()
+    assert docs is None or docs.name == "docs"
+
+
+# ---------------------------------------------------------------------------------- painting
+
+def test_choose_style_follows_the_request():
+    happy = Face((0, 0, 10, 10), (), 0.9, (0, 0, 0, 0.8, 0.15, 0.05, 0))
+    analysis = Analysis((happy,), 100, 100)
+    auto = engine.choose_style(analysis, engine.StyleRequest("auto"))
+    assert (auto.style, auto.weights) == ("happy", None)
+    picked = engine.choose_style(analysis, engine.StyleRequest("emotion", "fear"))
+    assert picked.style == "fear"
+    blend = engine.choose_style(analysis, engine.StyleRequest("blend"))
+    assert blend.style is None and blend.weights == {"happy": 0.8, "sad": 0.15,
+                                                     "surprise": 0.05}
+    assert "happy 80%" in blend.description
+    empty = Analysis((), 100, 100)
+    for mode in ("auto", "blend"):
+        assert engine.choose_style(empty, engine.StyleRequest(mode)).style == "neutral"
+
+
+def test_missing_style_model_is_a_friendly_notice(monkeypatch):
+    from emostyle import model_files
+
+    monkeypatch.setitem(model_files.BUNDLED, "styles", "no_such_styles.onnx")
+    with pytest.raises(engine.StylesUnavailable, match="no_such_styles.onnx"):
+        engine.load_stylizer("styles")
+
+
+@needs_styles
+def test_paint_with_the_real_stylizer(astronaut):
+    stylizer = engine.load_stylizer()
+    analysis = Analysis((Face((0, 0, 10, 10), (), 0.9, (0, 0, 0, 1.0, 0, 0, 0)),), 512, 512)
+    for request in (engine.StyleRequest("auto", max_side=256),
+                    engine.StyleRequest("blend", strength=0.5, keep_colors=True, max_side=256)):
+        out = engine.paint(stylizer, astronaut, engine.choose_style(analysis, request), request)
+        assert out.shape == astronaut.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - astronaut).mean() > 3
+    assert engine.style_painting(stylizer, "happy")
+
+
+# ------------------------------------------------------------------------------------ mirror
+
+def test_decode_frame_rejects_what_is_not_a_picture():
+    with pytest.raises(InputError, match="not a JPEG or PNG"):
+        decode_frame(b"\xff\xd8 not really")
+    with pytest.raises(InputError, match="larger than"):
+        decode_frame(b"\0" * (5 << 20))
+    big = decode_frame(jpeg_frame(np.zeros((10, 10, 3), np.uint8), (2560, 1440)))
+    assert big.shape == (720, 1280, 3)
+
+
+def test_mirror_session_tracks_and_smooths(face_model, astronaut):
+    session = MirrorSession(engine.SharedAnalyzer("default"), smoothing=0.35)
+    replies = []
+    for dx in range(0, 40, 8):  # the face drifts right between frames
+        frame = np.roll(cv2.resize(astronaut, (640, 480)), dx, axis=1)
+        replies.append(session.process(jpeg_frame(frame)))
+    assert all(r["width"] == 640 and r["height"] == 480 for r in replies)
+    ids = {f["id"] for r in replies for f in r["faces"]}
+    assert ids == {1}, "one face drifting a little is one track"
+    last = replies[-1]["faces"][0]
+    assert last["emotion"] == "happy" and last["emoji"] == "\U0001F604"
+    assert len(last["probabilities"]) == 7 and abs(sum(last["probabilities"]) - 1) < 1e-3
+
+
+def test_mirror_frame_fits_the_10_fps_budget(face_model, astronaut):
+    """Server time per 640x480 frame (decode + detect + classify + track) stays < 100 ms."""
+    session = MirrorService().session("default")
+    data = jpeg_frame(astronaut)
+    session.process(data)
+    times = []
+    for _ in range(15):
+        started = time.perf_counter()
+        session.process(data)
+        times.append(time.perf_counter() - started)
+    median_ms = 1000 * float(np.median(times))
+    print(f"mirror: {median_ms:.1f} ms per 640x480 frame on the server (median of 15)")
+    assert median_ms < 100
+
+
+def test_mirror_service_accepts_only_bundled_models():
+    service = MirrorService()
+    with pytest.raises(InputError, match="unknown model"):
+        service.session("/etc/passwd")
+    with pytest.raises(InputError, match="smoothing"):
+        service.session("default", smoothing=0.0)
+
+
+def test_mirror_page_carries_the_label_config():
+    html = render_page()
+    assert "/*CONFIG*/" not in html
+    start = html.index("const CONFIG = ") + len("const CONFIG = ")
+    config = json.loads(html[start:html.index(";\n", start)])
+    assert config["emotions"] == list(EMOTIONS)
+    assert config["emoji"]["happy"] == "\U0001F604"
+
+
+def test_the_app_imports_no_torch():
+    code = ("import sys, emostyle.app.engine, emostyle.app.mirror, emostyle.app.server, "
+            "emostyle.cli_app; from emostyle.app import engine; "
+            f"engine.SharedAnalyzer().analyze(engine.decode_upload(open({str(EXAMPLE)!r}, "
+            "'rb').read(), 'a.jpg').image); import emostyle.app.ui; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_app_command_without_the_app_extra():
+    code = ("import sys; sys.modules['streamlit'] = None; import emostyle.cli_app; "
+            "from emostyle.cli import main; sys.argv = ['emostyle', 'app']; main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "needs the app extra: pip install 'emostyle[app]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,206 @@
+"""The Streamlit pages, run headless with Streamlit's AppTest (no browser, a few seconds)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emostyle.model_files import BUNDLED_DIR
+
+from .conftest import EXAMPLE
+from .test_app_engine import needs_styles, style_model_missing
+
+pytest.importorskip("streamlit", reason="the web app needs the app extra (streamlit)")
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from emostyle.app import server  # noqa: E402
+
+MAIN = server.MAIN_SCRIPT
+TIMEOUT = 60  # the first run loads the models
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def jpeg_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def app(face_model) -> AppTest:
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "image/jpeg") -> AppTest:
+    at.file_uploader(key="upload").set_value((name, data, mime))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> list[str]:  # noqa: ANN001
+    return [e.value for e in elements]
+
+
+def charts(at: AppTest) -> list:
+    return at.get("vega_lite_chart")
+
+
+def test_start_page_invites_an_upload(app):
+    assert "Upload a photo with faces" in texts(app.info)[0]
+    assert app.title[0].value.endswith("emostyle")
+    assert app.radio(key="model_choice").value == "default"
+    assert app.toggle(key="detect").value is True
+    assert app.slider(key="min_score").value == pytest.approx(0.7)
+
+
+def test_upload_shows_faces_bars_mood_and_downloads(app):
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    assert not app.error
+    md = texts(app.markdown)
+    assert any(m.startswith("#### \U0001F604 happy") for m in md), md  # the mood
+    assert any(m.startswith("**Face 1: \U0001F604 happy") for m in md), md
+    assert len(charts(app)) == 1
+    assert len(app.get("image")) >= 1  # the annotated picture
+    labels = [b.label for b in app.get("download_button")]
+    assert any("emoji" in lb for lb in labels) and any("JSON" in lb for lb in labels)
+    if style_model_missing():
+        assert any("mood painting is not available" in t for t in texts(app.info))
+
+
+@needs_styles
+def test_upload_paints_the_picture(app):
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    images = app.get("image")
+    assert len(images) == 2, "annotated and painted pictures"
+    assert any("Painted" in b.label for b in app.get("download_button"))
+    app.radio(key="style_mode").set_value("blend")
+    app.slider(key="style_strength").set_value(0.5)
+    app.checkbox(key="style_keep_colors").check()
+    app.run()
+    assert not app.exception and not app.error
+    app.radio(key="style_mode").set_value("emotion")
+    app.run()
+    app.selectbox(key="style_emotion").set_value("fear")
+    app.run()
+    assert not app.exception and not app.error
+    captions = [img.proto.imgs[0].caption for img in app.get("image")]
+    assert len(captions) == 2 and "fear style" in captions[1]
+
+
+def test_photo_from_the_camera(app):
+    app.segmented_control(key="source").set_value("Camera")
+    app.run()
+    assert "allow the camera" in " ".join(texts(app.caption)).lower()
+    app.camera_input(key="camera").upload("image.jpg", EXAMPLE.read_bytes())
+    app.run()
+    assert not app.exception and not app.error
+    assert any(m.startswith("**Face 1: \U0001F604 happy") for m in texts(app.markdown))
+
+
+def test_photo_without_a_face(app):
+    rng = np.random.default_rng(0)
+    noise = (rng.random((240, 320, 3)) * 60 + 100).astype(np.uint8)
+    upload(app, "wall.png", png_bytes(noise), "image/png")
+    assert not app.error
+    warning = " ".join(texts(app.warning))
+    assert "No face to read in this photo" in warning and "no face found" in warning
+    assert not charts(app)
+    assert "#### no face, so no mood" in texts(app.markdown)
+
+
+def test_file_that_is_not_a_picture(app):
+    upload(app, "notes.jpg", b"shopping list: eggs, milk\n", "image/jpeg")
+    errors = texts(app.error)
+    assert len(errors) == 1
+    assert "could not be read as a picture" in errors[0] and "notes.jpg" in errors[0]
+    assert "Traceback" not in errors[0]
+    assert not charts(app) and not app.get("image")
+
+
+def test_huge_picture_is_scaled_down_with_a_notice(app):
+    wide = np.full((300, 5000, 3), 128, np.uint8)
+    upload(app, "panorama.jpg", jpeg_bytes(wide))
+    notes = " ".join(texts(app.info))
+    assert "5000x300" in notes and "scaled down to 4096x246" in notes
+    assert not app.error
+
+
+def test_face_crop_without_detection(app, astronaut):
+    crop = jpeg_bytes(astronaut[55:185, 170:280])
+    app.toggle(key="detect").set_value(False)
+    upload(app, "crop.jpg", crop)
+    assert app.slider(key="min_score").disabled
+    assert any(m.startswith("**Face 1: ") for m in texts(app.markdown))
+    assert len(charts(app)) == 1
+
+
+def test_high_threshold_drops_the_face_and_says_so(app):
+    app.slider(key="min_score").set_value(0.95)  # the example's face scores 0.93
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    warning = " ".join(texts(app.warning))
+    assert "No face" in warning and "lower the confidence threshold" in warning
+    app.slider(key="min_score").set_value(0.9)
+    app.run()
+    assert len(charts(app)) == 1 and not app.warning
+
+
+def test_exported_model_by_path(app, tmp_path):
+    for suffix in (".onnx", ".json"):
+        shutil.copy(BUNDLED_DIR / f"emotion_default{suffix}", tmp_path / f"mine{suffix}")
+    app.radio(key="model_choice").set_value("exported")
+    app.run()
+    app.text_input(key="model_path").input(str(tmp_path / "mine.onnx"))
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    assert not app.error
+    assert any(m.startswith("**Face 1: ") for m in texts(app.markdown))
+
+
+def test_exported_model_path_that_does_not_exist(app, tmp_path):
+    app.radio(key="model_choice").set_value("exported")
+    app.run()
+    app.text_input(key="model_path").input(str(tmp_path / "nope.onnx"))
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    errors = " ".join(texts(app.error))
+    assert "nope.onnx: model file not found" in errors
+
+
+def test_models_page_shows_the_cards(app):
+    app.switch_page(str(MAIN.parent / "page_models.py"))
+    app.run()
+    assert not app.exception and not app.error
+    headers = texts(app.header)
+    assert "emotion_default" in headers and "Architecture comparison" in headers
+    labels = [m.label for m in app.metric]
+    assert "PrivateTest accuracy" in labels and "Calibration error (ECE)" in labels
+
+
+def test_mirror_page_without_the_mirror_server(app, monkeypatch):
+    monkeypatch.delenv(server.MIRROR_ENV, raising=False)
+    app.switch_page(str(MAIN.parent / "page_mirror.py"))
+    app.run()
+    assert not app.exception
+    assert "served by `emostyle app`" in " ".join(texts(app.info))
+
+
+def test_mirror_page_embeds_the_mirror(app, monkeypatch):
+    monkeypatch.setenv(server.MIRROR_ENV, "/mirror")
+    app.switch_page(str(MAIN.parent / "page_mirror.py"))
+    app.run()
+    assert not app.exception and not app.error
+    frames = app.get("iframe")
+    assert len(frames) == 1
+    assert "/mirror?model=default&smoothing=0.35" in str(frames[0].proto)
