@@ -84,6 +84,7 @@ class EmotionClassifier:
                                      ) from None
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
+        self.outputs = tuple(o.name for o in self._session.get_outputs())
 
     @property
     def name(self) -> str:
@@ -120,6 +121,19 @@ class EmotionClassifier:
                 [x, x[..., ::-1].copy()])})[0]
             return (both[:len(x)] + both[len(x):]) / 2
         return self._session.run([self._output], {self._input: x})[0]
+
+    @property
+    def has_cam(self) -> bool:
+        """Whether the model exports class activation maps (see ``emostyle.explain``)."""
+        return "cam" in self.outputs
+
+    def logits_and_cams(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (N, 7) and class activation maps (N, 7, h, w) of the crops, no mirroring."""
+        if not self.has_cam:
+            raise EmostyleError(f"{self.model_path.name} has no 'cam' output; re-export it with "
+                                "`emostyle export` (GAP + linear heads only)")
+        logits, cams = self._session.run(["logits", "cam"], {self._input: self.to_tensor(crops)})
+        return logits, cams
 
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, 7) in FER2013 order; each row sums to 1."""

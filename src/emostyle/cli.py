@@ -78,6 +78,21 @@ def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
     return dest
 
 
+def write_explanations(explainer, image, analysis, path: Path, out_dir: Path,  # noqa: ANN001
+                       inputs: set[Path], written: set[Path]) -> None:
+    """``<stem>_explain.jpg`` (maps on the picture) and ``<stem>_face<N>_explain.png``."""
+    from emostyle.explain import overlay_on_picture
+    from emostyle.images import write_image
+
+    explanations = explainer.explain(image, analysis=analysis)
+    write_image(overlay_on_picture(image, explanations),
+                output_path(path, out_dir, "explain", inputs, written))
+    for i, ex in enumerate(explanations, 1):
+        face_png = output_path(path.with_suffix(".png"), out_dir, f"face{i}_explain", inputs,
+                               written)
+        write_image(ex.overlay(), face_png)
+
+
 def face_table(analysis) -> Table:  # noqa: ANN001 - Analysis
     table = Table(title=escape(f"{analysis.source}  ({analysis.width}x{analysis.height})"),
                   title_justify="left")
@@ -120,6 +135,9 @@ def analyze(
         help="With --output: skip pictures already in that file and append the rest.")
                       ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Threads decoding pictures.")] = 2,
+    explain_dir: Annotated[Path | None, typer.Option(
+        "--explain", help="Write class activation maps (where the model looked) into this "
+                          "folder: the whole picture and each face.")] = None,
     ray_address: Annotated[str | None, typer.Option(
         "--ray", help="Run on Ray (needs --output): 'local' starts Ray here, 'auto' joins this "
                       "machine's cluster, or a ray://host:port address.")] = None,
@@ -134,9 +152,9 @@ def analyze(
         from emostyle.batch import JsonlWriter
         from emostyle.distributed import analyze_on_ray
 
-        if output is None or as_json or as_jsonl or annotate_dir is not None or no_detect:
+        if output is None or as_json or as_jsonl or annotate_dir or explain_dir or no_detect:
             raise InputError("--ray writes to --output FILE.jsonl only (no --json, --jsonl, "
-                             "--annotate or --no-detect)")
+                             "--annotate, --explain or --no-detect)")
         writer = JsonlWriter(output, append=resume)
         failed = []
 
@@ -183,6 +201,13 @@ def analyze(
         if ray_address is not None:
             return run_on_ray(files, skipped, problems)
         analyzer = Analyzer(model, face_model, detect=not no_detect, min_detection_score=min_score)
+        explainer = None
+        if explain_dir is not None:
+            from emostyle.explain import Explainer
+            if not analyzer.classifier.has_cam:
+                raise InputError(f"--explain: model {analyzer.classifier.name} has no class "
+                                 "activation output; re-export it with `emostyle export`")
+            explainer = Explainer(analyzer)
         writer = JsonlWriter(output, append=resume) if output is not None else None
         written: set[Path] = set()
         results = []
@@ -192,10 +217,16 @@ def analyze(
             bar.start()
         try:
             for item in analyze_stream(files, analyzer, workers,
-                                       keep_images=annotate_dir is not None):
+                                       keep_images=bool(annotate_dir or explain_dir)):
                 path, result = item.path, item.analysis
                 if bar:
                     bar.advance(task)
+                if result is not None and explainer is not None and result.faces:
+                    try:
+                        write_explanations(explainer, item.image, result, path, explain_dir,
+                                           inputs, written)
+                    except InputError as exc:
+                        item.error, item.analysis, result = str(exc), None, None
                 if result is not None and annotate_dir is not None:
                     try:
                         dest = output_path(path, annotate_dir, "emostyle", inputs, written)

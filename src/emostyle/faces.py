@@ -168,6 +168,26 @@ def whole_image_face(image: np.ndarray, margin: float) -> DetectedFace:
     return DetectedFace(((w - side) / 2, (h - side) / 2, side, side), (), 1.0)
 
 
+def crop_transform(face: DetectedFace, size: int, margin: float, align: bool = True
+                   ) -> np.ndarray:
+    """The 2x3 affine map from picture pixels to the ``size`` x ``size`` face crop.
+
+    Its inverse (``cv2.invertAffineTransform``) takes anything computed on the crop, such as
+    a heat map, back onto the picture.
+    """
+    x, y, w, h = face.box
+    cx, cy = x + w / 2, y + h / 2
+    side = max(w, h) * (1 + margin)
+    angle = 0.0
+    if align and len(face.landmarks) >= 2:
+        (rx, ry), (lx, ly) = face.landmarks[0], face.landmarks[1]
+        angle = math.degrees(math.atan2(ly - ry, lx - rx))
+    m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
+    m[0, 2] += size / 2 - cx
+    m[1, 2] += size / 2 - cy
+    return m
+
+
 def crop_face(image: np.ndarray, face: DetectedFace, size: int, margin: float,
               align: bool = True, gray: bool = True) -> np.ndarray:
     """An upright square crop of ``face``, ``size`` x ``size``, uint8 (gray or RGB).
@@ -178,16 +198,9 @@ def crop_face(image: np.ndarray, face: DetectedFace, size: int, margin: float,
     area-resized, so the small crop is not aliased.
     """
     x, y, w, h = face.box
-    cx, cy = x + w / 2, y + h / 2
     side = max(w, h) * (1 + margin)
-    angle = 0.0
-    if align and len(face.landmarks) >= 2:
-        (rx, ry), (lx, ly) = face.landmarks[0], face.landmarks[1]
-        angle = math.degrees(math.atan2(ly - ry, lx - rx))
     inter = size if side <= 4 * size else 4 * size
-    m = cv2.getRotationMatrix2D((cx, cy), angle, inter / side)
-    m[0, 2] += inter / 2 - cx
-    m[1, 2] += inter / 2 - cy
+    m = crop_transform(face, inter, margin, align)
     crop = cv2.warpAffine(image, m, (inter, inter), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
     if inter != size:
