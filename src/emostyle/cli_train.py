@@ -168,12 +168,40 @@ def evaluate(
         "--out", help="Folder for metrics.json and the figures (default: RUN_DIR/eval_SPLIT "
                       "or ./eval_MODEL_SPLIT).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    photos: Annotated[Path | None, typer.Option(
+        "--photos", help="Evaluate on whole photos instead: a folder with one sub-folder per "
+                         "emotion (synonyms such as anger/happiness accepted).")] = None,
+    no_detect: Annotated[bool, typer.Option(
+        "--no-detect", help="With --photos: the pictures are face crops already.")] = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration."""
+
+    def photo_body() -> int:
+        from emostyle.training.photo_eval import evaluate_photos, write_photo_report
+
+        target = out_dir or Path(f"eval_{Path(source).stem}_photos")
+        report = evaluate_photos(source, photos, detect=not no_detect)
+        write_photo_report(report, target)
+        if as_json:
+            print(json.dumps(report, indent=2))
+            return 0
+        out.print(f"{report['pictures']} pictures: {report['classified']} classified, "
+                  f"{report['no_face_count']} without a face, {len(report['unreadable'])} "
+                  f"unreadable")
+        out.print(f"accuracy {report['accuracy']:.4f} on classified faces  macro-F1 "
+                  f"{report['macro_f1']:.4f}  end-to-end {report['end_to_end_accuracy']:.4f}")
+        for name, row in report["per_class"].items():
+            out.print(f"  {name:9s} recall {row['recall']:.3f}  n={row['support']}")
+        for item in report["no_face"][:20]:
+            out.print(f"  no face: {item['path']}", markup=False)
+        out.print(f"figures and metrics.json in {target}")
+        return 0
 
     def body() -> int:
         from emostyle.training.report import evaluate_source
 
+        if photos is not None:
+            return photo_body()
         target = out_dir
         if target is None:
             p = Path(source)
