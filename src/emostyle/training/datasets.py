@@ -414,7 +414,7 @@ def load_folders(path: str | Path, labels: str = "fer2013", val_fraction: float 
 
 def load_dataset(path: str | Path, labels: str = "fer2013",
                  ferplus: str | Path | None = None) -> Splits:
-    """Any supported dataset by its path: ``.npz``, ``.csv`` or an image-folder tree.
+    """Any supported dataset by its path: ``.npz``, ``.csv``, ExpW, or an image-folder tree.
 
     ``ferplus`` (a ``fer2013new.csv``) supplies FER+ votes to a ``.csv`` dataset.
     """
@@ -426,6 +426,13 @@ def load_dataset(path: str | Path, labels: str = "fer2013",
     if not path.exists():
         raise DatasetError(f"{path}: no such file or directory")
     if path.is_dir():
+        from emostyle.training.expw import expw_usage, find_label_file, load_expw
+
+        if find_label_file(path) is not None:
+            if labels != "fer2013":
+                raise DatasetError(f"{path}: ExpW has no FER+ votes; use --labels fer2013")
+            images, ys, _ = load_expw(path)
+            return _split(images, ys, expw_usage(ys), None, labels, str(path))
         return load_folders(path, labels)
-    raise DatasetError(f"{path}: unsupported dataset (expected .npz, .csv or a folder with "
-                       "train/<class>/)")
+    raise DatasetError(f"{path}: unsupported dataset (expected .npz, .csv, an ExpW folder or "
+                       "a folder with train/<class>/)")
