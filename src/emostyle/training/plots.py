@@ -99,3 +99,32 @@ def comparison_png(names: list[str], values: dict[str, list[float]], path: Path,
     ax.set_title(title)
     ax.legend(loc="lower right")
     return save(fig, path)
+
+
+def explanations_png(mean_maps: np.ndarray, examples: list[list[tuple]], path: Path,
+                     method: str) -> Path:
+    """Row per class: the mean map over correctly read faces, then example faces with maps.
+
+    ``examples[c]`` holds (face uint8 (S, S), map (S, S), predicted label) tuples.
+    """
+    cols = 1 + max((len(e) for e in examples), default=0)
+    fig, axes = plt.subplots(7, cols, figsize=(cols * 1.35, 7 * 1.45))
+    for c in range(7):
+        ax = axes[c, 0]
+        ax.imshow(mean_maps[c], cmap="jet", vmin=0, vmax=1)
+        ax.set_title("mean map", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(EMOTIONS[c], fontsize=9)
+        for j in range(1, cols):
+            ax = axes[c, j]
+            ax.axis("off")
+            if j - 1 < len(examples[c]):
+                face, heat, pred = examples[c][j - 1]
+                ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+                ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+                mark = "ok" if pred == c else "wrong"
+                ax.set_title(f"{EMOTIONS[pred]} ({mark})", fontsize=7,
+                             color="black" if pred == c else "red")
+    fig.suptitle(f"{method}: where the model looks (row: true class)", fontsize=9)
+    return save(fig, path)

@@ -67,7 +67,46 @@ def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
                     out_dir / "reliability.png")
     probs = softmax(test_logits / cal["temperature"])
     misclassified_png(test.images, test.labels, probs, out_dir / "misclassified.png")
+    if Path(source).is_dir():
+        report["explanations"] = explain_run(Path(source), test, out_dir / "explanations.png")
     return report
+
+
+def explain_run(run_dir: Path, test, path: Path, per_class: int = 60,  # noqa: ANN001
+                examples: int = 4) -> str:
+    """Mean Grad-CAM / rollout map per class over correctly read faces, plus examples."""
+    import torch
+
+    from emostyle.training.export import load_run
+    from emostyle.training.fit import normalise, to_input
+    from emostyle.training.gradcam import ROLLOUT_ARCHS, explain_batch
+    from emostyle.training.plots import explanations_png
+
+    model, cfg = load_run(run_dir)
+    rng = np.random.default_rng(0)
+    picks = np.concatenate([rng.permutation(np.flatnonzero(test.labels == c))[:per_class]
+                            for c in range(7)])
+    x = normalise(to_input(test.images[picks], cfg), cfg)
+    maps, logits = [], []
+    for i in range(0, len(x), 64):
+        m, lg = explain_batch(model, cfg.arch, x[i:i + 64], test.images.shape[-1])
+        maps.append(m)
+        logits.append(lg)
+    maps_all, pred = np.concatenate(maps), np.concatenate(logits).argmax(1)
+    labels = test.labels[picks]
+    mean_maps = np.stack([maps_all[(labels == c) & (pred == c)].mean(0)
+                          if ((labels == c) & (pred == c)).any()
+                          else np.zeros(maps_all.shape[1:]) for c in range(7)])
+    rows = []
+    for c in range(7):
+        right = np.flatnonzero((labels == c) & (pred == c))[:examples // 2]
+        wrong = np.flatnonzero((labels == c) & (pred != c))[:examples - len(right)]
+        rows.append([(test.images[picks[i]], maps_all[i], int(pred[i]))
+                     for i in np.concatenate([right, wrong])])
+    method = "attention rollout" if cfg.arch in ROLLOUT_ARCHS else "Grad-CAM"
+    explanations_png(mean_maps, rows, path, method)
+    del torch
+    return method
 
 
 def run_summary(path: Path) -> dict:
