@@ -56,6 +56,7 @@ def trained_and_random(tmp_path_factory):
         parity = export_onnx(net, cfg, path)
         write_card(path, classifier_card(name, cfg, path, parity))
         paths[name] = EmotionClassifier(path)
+    paths["torch"] = (model, cfg)
     return paths, splits.private
 
 
@@ -94,6 +95,32 @@ def test_model_randomisation_check(trained_and_random):
     # State the figures in the failure message; the gap is what the check is about.
     assert self_agreement > 0.8, (self_agreement, vs_random)
     assert vs_random < self_agreement - 0.4, (self_agreement, vs_random)
+
+
+def test_grad_cam_equals_the_exported_cam_for_gap_linear_heads(trained_and_random):
+    from emostyle.training.fit import normalise, to_input
+    from emostyle.training.gradcam import grad_cam
+
+    models, test = trained_and_random
+    model, cfg = models["torch"]
+    x = test.images[:8]
+    maps, logits = grad_cam(model, normalise(to_input(x, cfg), cfg))
+    onnx_logits, cams = models["trained"].logits_and_cams(x)
+    pred = onnx_logits.argmax(1)
+    expected = np.stack([normalise_map(c[k]) for c, k in zip(cams, pred, strict=True)])
+    np.testing.assert_allclose(maps, expected, atol=1e-3)
+
+
+def test_attention_rollout_on_a_transformer():
+    from emostyle.training.architectures import create_model
+    from emostyle.training.gradcam import attention_rollout, explain_batch
+
+    model = create_model("hybrid_transformer")
+    maps, logits = attention_rollout(model, torch.randn(3, 1, 48, 48))
+    assert maps.shape[0] == 3 and maps.ndim == 3 and logits.shape == (3, 7)
+    assert np.allclose(maps.reshape(3, -1).max(1), 1.0)
+    up, _ = explain_batch(model, "hybrid_transformer", torch.randn(2, 1, 48, 48), 48)
+    assert up.shape == (2, 48, 48)
 
 
 def test_explain_the_astronaut(face_model, tmp_path):
