@@ -317,6 +317,7 @@ def main() -> None:
     """Console-script entry point."""
     # Register the other commands; none of these modules imports torch at import time.
     import emostyle.cli_app  # noqa: F401
+    import emostyle.cli_style  # noqa: F401
     import emostyle.cli_train  # noqa: F401
     import emostyle.cli_video  # noqa: F401
 

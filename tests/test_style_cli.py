@@ -1,0 +1,139 @@
+"""`emostyle stylize`: moods, fallbacks, blends, bad inputs, never overwriting inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+import emostyle.cli_style  # noqa: F401  (registers stylize on the app)
+from emostyle.cli import app
+
+from .conftest import EXAMPLE
+from .test_style_stylizer import tiny_model  # noqa: F401  (session fixture: a 4-style model)
+
+
+@pytest.fixture()
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMOSTYLE_STYLES", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user styles.toml
+    return tmp_path
+
+
+def stylize(model: Path, *args: str) -> Result:
+    result = CliRunner().invoke(app, ["stylize", "--style-model", str(model), *args])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        result.exception)
+    return result
+
+
+def gradient(path: Path, size: tuple[int, int] = (160, 120)) -> Path:
+    Image.linear_gradient("L").rotate(90).resize(size).convert("RGB").save(path)
+    return path
+
+
+def test_named_emotion_on_a_folder_with_a_bad_file(tiny_model, work):  # noqa: F811
+    src = work / "in"
+    src.mkdir()
+    gradient(src / "a.jpg")
+    gradient(src / "b.png")
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    res = stylize(tiny_model, "in", "--emotion", "fear", "-o", "out")
+    assert res.exit_code == 2, res.output
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["a_fear.jpg", "b_fear.jpg"]
+    lines = [ln for ln in res.output.splitlines() if "broken.jpg" in ln]
+    assert lines and all(len(ln) < 200 for ln in lines)
+    assert "1 input(s) could not be stylized" in res.output
+    with Image.open(work / "out" / "a_fear.jpg") as im:
+        assert im.size == (160, 120)
+
+
+def test_default_output_folder_and_options(tiny_model, work):  # noqa: F811
+    gradient(work / "a.jpg")
+    res = stylize(tiny_model, "a.jpg", "-e", "happy", "--strength", "0.5", "--keep-colors",
+                  "--max-side", "64")
+    assert res.exit_code == 0, res.output
+    assert (work / "stylized" / "a_happy.jpg").is_file()
+    assert "a.jpg -> stylized/a_happy.jpg" in res.output.replace("\\", "/")
+    res = stylize(tiny_model, "a.jpg", "-e", "happy", "--max-side", "0", "-o", "full")
+    assert res.exit_code == 0 and (work / "full" / "a_happy.jpg").is_file()
+
+
+def test_never_overwrites_inputs_and_no_name_clashes(tiny_model, work):  # noqa: F811
+    gradient(work / "a.jpg")
+    gradient(work / "a_fear.jpg")
+    res = stylize(tiny_model, "a.jpg", "a_fear.jpg", "-e", "fear", "-o", ".")
+    assert res.exit_code == 2
+    assert "refusing to overwrite an input file" in res.output
+    assert (work / "a_fear_fear.jpg").is_file()
+    (work / "x").mkdir()
+    (work / "y").mkdir()
+    gradient(work / "x" / "p.jpg")
+    gradient(work / "y" / "p.jpg")
+    res = stylize(tiny_model, "x", "y", "-e", "fear", "-o", "out")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["p_fear.jpg", "p_fear_2.jpg"]
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["-e", "bored"], 2, "unknown style 'bored'"),
+    (["-e", "sad"], 2, "no style for 'sad'"),
+    (["-e", "fear", "--blend"], 2, "--blend mixes styles by the detected mood"),
+    (["--fallback", "meh"], 2, "--fallback: unknown emotion 'meh'"),
+    (["-e", "fear", "--strength", "2"], 2, ""),
+    (["-e", "fear", "--max-side", "8"], 2, "--max-side must be 0"),
+])
+def test_bad_options(tiny_model, work, args, code, message):  # noqa: F811
+    gradient(work / "a.jpg")
+    res = stylize(tiny_model, "a.jpg", *args)
+    assert res.exit_code == code, res.output
+    assert message in res.output
+    assert not (work / "stylized").exists()
+
+
+def test_missing_inputs_and_models(tiny_model, work):  # noqa: F811
+    res = stylize(tiny_model, "nothing.jpg", "-e", "fear")
+    assert res.exit_code == 2 and "nothing.jpg: no such file or directory" in res.output
+    gradient(work / "a.jpg")
+    res = CliRunner().invoke(app, ["stylize", "a.jpg", "--style-model", "none.onnx"])
+    assert res.exit_code == 3 and "none.onnx" in res.output
+
+
+# --- auto: needs the face detector and the bundled emotion model ------------------------------
+
+def test_auto_uses_the_mood_or_the_fallback(tiny_model, work, face_model):  # noqa: F811
+    shutil.copy(EXAMPLE, work / "astronaut.jpg")
+    gradient(work / "plain.jpg")
+    res = stylize(tiny_model, "astronaut.jpg", "plain.jpg", "-o", "out", "--json")
+    assert res.exit_code == 0, res.output
+    assert "plain.jpg: no face found; using the neutral style (--fallback)" in res.output
+    doc = json.loads(res.stdout[res.stdout.index("{"):])
+    by_name = {Path(r["source"]).name: r for r in doc["results"]}
+    assert by_name["astronaut.jpg"]["style"] == "happy" and by_name["astronaut.jpg"]["faces"] == 1
+    assert by_name["plain.jpg"]["fallback"] is True
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["astronaut_happy.jpg",
+                                                                "plain_neutral.jpg"]
+    res = stylize(tiny_model, "plain.jpg", "-o", "out2", "--fallback", "fear")
+    assert res.exit_code == 0 and (work / "out2" / "plain_fear.jpg").is_file()
+
+
+def test_blend_by_mood(tiny_model, work, face_model, tmp_path):  # noqa: F811
+    # The tiny model has styles for fear, happy and neutral only; map the rest in a TOML.
+    toml = tmp_path / "styles.toml"
+    toml.write_text("[emotions]\n" + "".join(f'{e} = "extra"\n' for e in
+                                             ("angry", "disgust", "sad", "surprise")))
+    shutil.copy(EXAMPLE, work / "astronaut.jpg")
+    res = stylize(tiny_model, "astronaut.jpg", "--blend", "--styles", str(toml), "--json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)["results"][0]
+    assert rec["style"] == "blend" and abs(sum(rec["weights"].values()) - 1) < 1e-3
+    assert max(rec["weights"], key=rec["weights"].get) == "happy"
+    out = np.asarray(Image.open(work / "stylized" / "astronaut_blend.jpg"))
+    assert out.shape == (512, 512, 3)

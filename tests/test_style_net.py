@@ -1,0 +1,96 @@
+"""The style network: shapes, conditional instance norm blending, given statistics."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from emostyle.training.style_net import (  # noqa: E402
+    StyleNet,
+    StyleNetConfig,
+    count_macs,
+    one_hot,
+    receptive_radius,
+)
+
+
+def perturbed(cfg: StyleNetConfig, seed: int = 0) -> StyleNet:
+    """A network whose styles differ (fresh CIN tables are all ones and zeros)."""
+    torch.manual_seed(seed)
+    net = StyleNet(cfg).eval()
+    with torch.no_grad():
+        net.gamma.add_(0.3 * torch.randn_like(net.gamma))
+        net.beta.add_(0.3 * torch.randn_like(net.beta))
+    return net
+
+
+@pytest.mark.parametrize("separable", [True, False])
+@pytest.mark.parametrize("size", [(64, 64), (37, 50), (96, 33)])
+def test_output_shape_and_range(size, separable):
+    net = perturbed(StyleNetConfig(num_styles=3, width=8, blocks=2, separable=separable))
+    x = torch.rand(2, 3, *size) * 255
+    with torch.no_grad():
+        y = net(x, torch.full((2, 3), 1 / 3))
+    assert y.shape == x.shape
+    assert float(y.min()) >= 0 and float(y.max()) <= 255
+
+
+def test_cin_tables_one_row_per_style():
+    cfg = StyleNetConfig(num_styles=7, width=16, blocks=3)
+    net = StyleNet(cfg)
+    # norms: w, 2w, 4w, two per block at 4w, 2w, w
+    assert net.norm_channels == 16 + 32 + 64 + 3 * 2 * 64 + 32 + 16
+    assert net.gamma.shape == net.beta.shape == (7, net.norm_channels)
+
+
+def test_one_hot_blend_is_the_single_style():
+    net = perturbed(StyleNetConfig(num_styles=4, width=8, blocks=1))
+    x = torch.rand(1, 3, 48, 40) * 255
+    with torch.no_grad():
+        single = [net(x, one_hot(s, 4)) for s in range(4)]
+        assert not torch.allclose(single[0], single[1])  # styles really differ
+        for s in range(4):
+            assert torch.equal(net(x, one_hot(s, 4)), single[s])
+        half = net(x, torch.tensor([[0.5, 0.5, 0.0, 0.0]]))
+    # A blend is neither style, and a 50/50 blend sits between them on average.
+    assert not torch.allclose(half, single[0]) and not torch.allclose(half, single[1])
+
+
+def test_blend_uses_weighted_gamma_and_beta():
+    net = perturbed(StyleNetConfig(num_styles=2, width=8, blocks=1))
+    w = torch.tensor([[0.25, 0.75]])
+    mixed = StyleNet(StyleNetConfig(num_styles=1, width=8, blocks=1)).eval()
+    mixed.load_state_dict({k: v for k, v in net.state_dict().items()
+                           if k not in ("gamma", "beta")}, strict=False)
+    with torch.no_grad():
+        mixed.gamma.copy_(w @ net.gamma)
+        mixed.beta.copy_(w @ net.beta)
+        x = torch.rand(1, 3, 32, 32) * 255
+        assert torch.allclose(net(x, w), mixed(x, torch.ones(1, 1)), atol=1e-4)
+
+
+def test_given_statistics():
+    net = perturbed(StyleNetConfig(num_styles=2, width=8, blocks=1))
+    w = one_hot(1, 2)
+    x = torch.rand(1, 3, 120, 96) * 255
+    with torch.no_grad():
+        y, stats = net.forward_with_stats(x, w)
+        assert stats.shape == (1, 2 * net.norm_channels)
+        y_own, _ = net.forward_with_stats(x, w, stats, torch.ones(1))
+        assert torch.allclose(y, y_own, atol=1e-3)
+        # mix 0 ignores the given statistics
+        y_zero, _ = net.forward_with_stats(x, w, torch.zeros_like(stats), torch.zeros(1))
+        assert torch.allclose(y, y_zero, atol=1e-3)
+        # A crop aligned to the stride, normalised like the whole picture, matches it away from
+        # its borders (what tiling relies on).
+        r = receptive_radius(net.cfg)
+        crop, _ = net.forward_with_stats(x[:, :, 16:104, 8:88], w, stats, torch.ones(1))
+        inner = (crop - y[:, :, 16:104, 8:88])[:, :, r:-r, r:-r]
+        assert inner.numel() > 0 and float(inner.abs().max()) < 1e-2
+
+
+def test_macs_of_the_full_johnson_net():
+    full = StyleNetConfig(num_styles=1, width=32, blocks=5, separable=False, in_kernel=9,
+                          out_kernel=9)
+    assert 38e9 < count_macs(full, 512, 512) < 42e9  # "about 40 GMACs" (issue 5)
+    slim = StyleNetConfig(num_styles=7)
+    assert count_macs(slim, 384, 512) < 0.15 * count_macs(full, 384, 512)
