@@ -204,3 +204,21 @@ def test_mirror_page_embeds_the_mirror(app, monkeypatch):
     frames = app.get("iframe")
     assert len(frames) == 1
     assert "/mirror?model=default&smoothing=0.35" in str(frames[0].proto)
+
+
+def test_explanation_switch_lays_the_map_over_the_face(app):
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    app.toggle(key="explain").set_value(True)
+    app.run()
+    assert not app.exception and not app.warning
+    from emostyle.app.engine import SharedAnalyzer
+    from emostyle.images import read_image
+
+    image = read_image(EXAMPLE)
+    shared = SharedAnalyzer()
+    analysis = shared.analyze(image)
+    mapped = shared.explained(image, analysis)
+    x, y, w, h = (round(v) for v in analysis.faces[0].box)
+    changed = np.abs(mapped.astype(int) - image).sum(2) > 0
+    assert changed[y:y + h, x:x + w].mean() > 0.3  # the map covers the face...
+    assert changed[:, :x - w // 2].sum() == 0  # ...and nothing far from it

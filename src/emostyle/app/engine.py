@@ -125,6 +125,18 @@ class SharedAnalyzer:
         return keep_confident(result, min_score) if self.detect else result
 
 
+    def explained(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        """The picture with each face's class activation map laid over it.
+
+        Raises :class:`EmostyleError` when the model exports no maps (see emostyle.explain).
+        """
+        from emostyle.explain import Explainer, overlay_on_picture
+
+        with self._lock:
+            explanations = Explainer(self._analyzer).explain(image, analysis=analysis)
+        return overlay_on_picture(image, explanations)
+
+
 def keep_confident(analysis: Analysis, min_score: float) -> Analysis:
     """``analysis`` without the faces whose detection score is below ``min_score``."""
     kept = tuple(f for f in analysis.faces if f.detection_score >= min_score)

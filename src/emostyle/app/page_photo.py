@@ -23,6 +23,7 @@ class Settings:
     model: str
     detect: bool
     min_score: float
+    explain: bool = False
 
 
 def sidebar() -> Settings:
@@ -47,7 +48,10 @@ def sidebar() -> Settings:
                           help="Faces the detector is less sure of than this are ignored. "
                                "Lower it for small or turned faces, raise it if it finds "
                                "faces that are not there.")
-    return Settings(model, detect, score)
+        explain = st.toggle("Show where the model looked", value=False, key="explain",
+                            help="Lays each face's class activation map over the picture: "
+                                 "red is what drove the emotion read on that face.")
+    return Settings(model, detect, score, explain)
 
 
 def exported_model() -> str:
@@ -179,7 +183,13 @@ def page() -> None:
     analyzer = ui.analyzer(settings.model, settings.detect)
     analysis = engine.left_to_right(
         analyzer.analyze(upload.image, settings.min_score, source=upload.name))
-    annotated = annotate(upload.image, analysis)
+    shown = upload.image
+    if settings.explain and analysis.faces:
+        try:
+            shown = analyzer.explained(upload.image, analysis)
+        except EmostyleError as exc:
+            st.warning(f"No map to show: {exc}", icon="🗺️")
+    annotated = annotate(shown, analysis)
     left, right = st.columns([3, 2], gap="large")
     with left:
         h, w = upload.image.shape[:2]
