@@ -75,6 +75,8 @@ def test_map_peak_falls_in_the_region_that_decides_the_label(trained_and_random)
     maps = cams[np.arange(len(pred)), pred]  # (N, 3, 3) at 48 px input
     peak_cell = maps.reshape(len(maps), -1).argmax(1)
     in_region = (peak_cell == 0).mean()  # cell 0 = top-left 16x16, where the label is
+    print(f"\nsynthetic region: accuracy {(pred == test.labels).mean():.3f}, map peak in the "
+          f"label's cell for {in_region:.1%} of {len(pred)} faces")
     assert (pred == test.labels).mean() > 0.8
     assert in_region > 0.8, in_region
 
@@ -92,6 +94,8 @@ def test_model_randomisation_check(trained_and_random):
     self_agreement = np.mean([spearman(a, b) for a, b in zip(ct[idx, k], cn[idx, k],
                                                                strict=True)])
     vs_random = np.mean([spearman(a, b) for a, b in zip(ct[idx, k], cr[idx, k], strict=True)])
+    print(f"\nrandomisation: rank correlation trained vs noisy input {self_agreement:.3f}, "
+          f"trained vs re-initialised weights {vs_random:.3f}")
     # State the figures in the failure message; the gap is what the check is about.
     assert self_agreement > 0.8, (self_agreement, vs_random)
     assert vs_random < self_agreement - 0.4, (self_agreement, vs_random)
