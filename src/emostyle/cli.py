@@ -78,6 +78,16 @@ def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
     return dest
 
 
+def report_failures(problems: list[tuple[Path | str, str]]) -> int:
+    """List the inputs that failed at the end of a batch; the exit code (2 if any)."""
+    if not problems:
+        return 0
+    err.print(f"{len(problems)} input(s) could not be analyzed:")
+    for p, why in problems:
+        err.print(f"  {p}: {why}", markup=False)
+    return 2
+
+
 def write_explanations(explainer, image, analysis, path: Path, out_dir: Path,  # noqa: ANN001
                        inputs: set[Path], written: set[Path]) -> None:
     """``<stem>_explain.jpg`` (maps on the picture) and ``<stem>_face<N>_explain.png``."""
@@ -169,13 +179,7 @@ def analyze(
             writer.close()
         err.print(f"{n} picture(s) analyzed on Ray into {output}"
                   + (f" ({skipped} already there)" if skipped else ""), markup=False)
-        problems = problems + failed
-        if problems:
-            err.print(f"{len(problems)} input(s) could not be analyzed:")
-            for p, why in problems:
-                err.print(f"  {p}: {why}", markup=False)
-            return 2
-        return 0
+        return report_failures(problems + failed)
 
     def body() -> int:
         from emostyle.batch import JsonlWriter, analyze_stream, done_sources, record
@@ -263,12 +267,7 @@ def analyze(
         if writer is not None and not (as_json or as_jsonl):
             err.print(f"{len(files)} picture(s) analyzed into {output}"
                       + (f" ({skipped} already there)" if skipped else ""), markup=False)
-        if problems:
-            err.print(f"{len(problems)} input(s) could not be analyzed:")
-            for p, why in problems:
-                err.print(f"  {p}: {why}", markup=False)
-            return 2
-        return 0
+        return report_failures(problems)
 
     run_guarded(body)
 
