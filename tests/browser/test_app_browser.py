@@ -39,6 +39,14 @@ def camera_video(astronaut, tmp_path_factory) -> Path:
     return write_y4m(tmp_path_factory.mktemp("camera") / "astronaut.y4m", astronaut)
 
 
+def loaded_width(page, img) -> int:  # noqa: ANN001 - Playwright Page and Locator
+    """The natural width of an <img> once it has finished loading (not before: no race)."""
+    handle = img.element_handle(timeout=30_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=handle,
+                           timeout=30_000)
+    return handle.evaluate("img => img.naturalWidth")
+
+
 def test_photo_upload_shows_emoji_bars_and_painting(app_url, browser, screenshots):
     page = browser.new_page(viewport={"width": 1280, "height": 1900})
     page.goto(app_url, wait_until="domcontentloaded")
@@ -49,7 +57,7 @@ def test_photo_upload_shows_emoji_bars_and_painting(app_url, browser, screenshot
     page.get_by_text(f"Face 1: {HAPPY} happy").wait_for(timeout=60_000)
     page.get_by_text(f"{HAPPY} happy (").wait_for()
     images = page.locator("[data-testid='stImage'] img")
-    assert images.first.evaluate("img => img.complete && img.naturalWidth") == 512
+    assert loaded_width(page, images.first) == 512
     # The bars: one Vega-Lite chart, drawn.
     chart = page.locator("[data-testid='stVegaLiteChart']")
     chart.locator("canvas, svg").first.wait_for(state="visible", timeout=30_000)
@@ -59,7 +67,7 @@ def test_photo_upload_shows_emoji_bars_and_painting(app_url, browser, screenshot
     if missing is None:
         page.get_by_text("Painted in the style of the mood").wait_for(timeout=120_000)
         assert images.count() == 2
-        assert images.nth(1).evaluate("img => img.complete && img.naturalWidth") == 512
+        assert loaded_width(page, images.nth(1)) == 512
     else:
         page.get_by_text("The mood painting is not available here").wait_for()
     # The JSON download holds the same reading.
@@ -102,7 +110,7 @@ def test_mirror_on_a_fake_camera(app_url, playwright, camera_video, screenshots)
         face = mirror.locator(".face[data-emotion]").first
         face.wait_for(timeout=60_000)
         assert face.get_attribute("data-emotion") == "happy"
-        assert face.locator("img").evaluate("img => img.complete && img.naturalWidth") > 0
+        assert loaded_width(mirror, face.locator("img")) > 0
         # Count frames over a few seconds once the stream runs.
         mirror.wait_for_timeout(1000)
         first = mirror.evaluate("({...window.mirrorStats, t: performance.now()})")
