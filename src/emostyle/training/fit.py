@@ -25,6 +25,7 @@ from emostyle.training.architectures import create_model
 from emostyle.training.augment import AugmentConfig, augment_batch
 from emostyle.training.datasets import FaceSet, Splits
 from emostyle.training.metrics import classification_metrics
+from emostyle.training.progress import Reporter
 
 BALANCE_MODES = ("none", "weighted-loss", "weighted-sampler", "oversample", "undersample")
 
@@ -187,40 +188,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class Reporter:
-    """A rich progress bar on a terminal, one plain line per epoch otherwise (logs, pipes)."""
-
-    def __init__(self, total_steps: int, done: int) -> None:
-        self.tty = sys.stderr.isatty()
-        self.progress = None
-        if self.tty:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TimeRemainingColumn())
-            self.progress.start()
-            self.task = self.progress.add_task("training", total=total_steps, completed=done)
-
-    def step(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, description=text)
-
-    def epoch(self, line: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(line)
-        else:
-            print(line, flush=True)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
 def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = False) -> dict:
     """Train ``cfg.arch`` on ``splits.train``, select on ``splits.public``; returns the best record.
 
@@ -282,7 +249,7 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
     out_of_time = False
     images = torch.from_numpy(train_set.images)
     targets = torch.from_numpy(train_set.targets)
-    reporter = Reporter(total, start_epoch * steps_per_epoch)
+    reporter = Reporter(total, start_epoch * steps_per_epoch, "training", stream=sys.stdout)
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
@@ -336,15 +303,15 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                        out / "last.tmp")
             (out / "last.tmp").replace(out / "last.pt")
             (out / "history.json").write_text(json.dumps(history, indent=2))
-            reporter.epoch(
+            reporter.line(
                 f"epoch {epoch + 1:3d}  loss {rec['train_loss']:.4f}  public acc "
                 f"{rec['public_acc']:.4f}  f1 {rec['public_macro_f1']:.4f}  "
                 f"{rec['img_per_s']:.0f} img/s{'  *' if improved else ''}")
             if out_of_time:
-                reporter.epoch(f"time budget of {cfg.time_budget_min:g} min used up")
+                reporter.line(f"time budget of {cfg.time_budget_min:g} min used up")
                 break
             if cfg.patience and epoch + 1 - best["epoch"] >= cfg.patience:
-                reporter.epoch(f"early stop: no PublicTest gain for {cfg.patience} epochs")
+                reporter.line(f"early stop: no PublicTest gain for {cfg.patience} epochs")
                 break
     finally:
         reporter.close()

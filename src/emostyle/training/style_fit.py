@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from emostyle.errors import DatasetError, EmostyleError, InputError
 from emostyle.images import iter_image_files, read_image, write_image
+from emostyle.training.progress import Reporter
 from emostyle.training.style_net import StyleNet, StyleNetConfig
 from emostyle.training.vgg_loss import (
     DEFAULT_WEIGHTS,
@@ -190,41 +190,6 @@ class ContentSampler:
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-class Reporter:
-    """A rich progress bar on a terminal, a plain line every ``log_every`` steps otherwise."""
-
-    def __init__(self, total: int, done: int, label: str) -> None:
-        self.progress = None
-        if sys.stderr.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TimeElapsedColumn(),
-                                     TimeRemainingColumn(), transient=False)
-            self.progress.start()
-            self.task = self.progress.add_task(label, total=total, completed=done)
-
-    def step(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, description=text)
-
-    def line(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(text)
-        else:
-            print(text, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
 
 def lr_at(frac: float, base: float) -> float:
     """Constant, then a cosine decay to a tenth over the last 30% of the run."""
