@@ -8,32 +8,42 @@
 # thread, with the same recipe (AdamW lr 1e-3, weight decay 0.05, batch 64, strong
 # augmentation, cosine schedule over the budget). Runs are skipped when already evaluated, so
 # the script can be stopped and started again.
+#
+# landmark_mlp runs when LANDMARKS names its feature file (extracted in a MediaPipe venv:
+# PYTHONPATH=src python -m emostyle.training.landmarks DATA FILE; see training/landmarks.py).
+# Lanes: run several copies with different ARCHS/BALANCES and COMPARE=0, then one with the
+# full lists (everything is skipped but the comparison) - runs use one thread each.
 set -euo pipefail
 DATA=${1:-../shared/data/fer2013.npz}
 RUNS=${2:-$HOME/runs/compare}
 BUDGET=${BUDGET:-5}
 OUT=${OUT:-docs/comparison}
 ARCHS=${ARCHS:-"vgg_small baseline_cnn attention_cnn multiscale hybrid_transformer specialists deep_cnn vgg16 resnet18 resnet34 resnet50 vit_tiny"}
-BALANCES=${BALANCES:-"weighted-loss weighted-sampler oversample undersample"}
+BALANCES=${BALANCES-"weighted-loss weighted-sampler oversample undersample"}
+LANDMARKS=${LANDMARKS:-}
+COMPARE=${COMPARE:-1}
 ES=${EMOSTYLE_CMD:-emostyle}
 COMMON="--data $DATA --epochs 1000 --time-budget $BUDGET --budget-clock cpu --threads 1 \
   --optimizer adamw --lr 0.001 --weight-decay 0.05 --batch-size 64 --augment strong"
 
-run() {  # run NAME ARCH BALANCE
+run() {  # run NAME ARCH BALANCE [EXTRA TRAIN OPTIONS]
   local dir="$RUNS/$1"
   if [ -f "$dir/eval_private/metrics.json" ]; then echo "skip $1 (done)"; return; fi
   if [ -f "$dir/last.pt" ]; then
     $ES train --out "$dir" --resume
   else
-    $ES train --arch "$2" --balance "$3" --out "$dir" $COMMON
+    $ES train --arch "$2" --balance "$3" --out "$dir" $COMMON "${@:4}"
   fi
   $ES evaluate "$dir" --data "$DATA" --split private
 }
 
 for arch in $ARCHS; do run "$arch" "$arch" none; done
 for bal in $BALANCES; do run "baseline_cnn-$bal" baseline_cnn "$bal"; done
+if [ -n "$LANDMARKS" ]; then run landmark_mlp landmark_mlp none --landmarks "$LANDMARKS"; fi
+[ "$COMPARE" = 1 ] || exit 0
 
 arch_runs=(); for arch in $ARCHS; do arch_runs+=("$RUNS/$arch"); done
+if [ -n "$LANDMARKS" ]; then arch_runs+=("$RUNS/landmark_mlp"); fi
 bal_runs=("$RUNS/baseline_cnn"); for bal in $BALANCES; do bal_runs+=("$RUNS/baseline_cnn-$bal"); done
 $ES compare "${arch_runs[@]}" --out "$OUT/architectures" \
   --title "FER2013 PrivateTest, ${BUDGET} CPU-minutes each"

@@ -113,3 +113,80 @@ def test_evaluate_writes_metrics_and_figures(run_dir, tmp_path, splits, monkeypa
     rows = report.compare([out / "metrics.json"], tmp_path / "cmp")
     assert rows[0]["private_accuracy"] == pytest.approx(rep["accuracy"])
     assert "| eval |" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+# --- landmark_mlp: training and evaluating on landmark features ---------------------------------
+
+def synthetic_landmarks(faces: FaceSet, seed: int, missing: int = 5):
+    """Meshes whose class sets how far a block of points is pushed down; ``missing`` rows
+    have no mesh (as when the landmark source finds no face)."""
+    from emostyle.training.landmarks import NUM_POINTS, Landmarks
+
+    n = len(faces)
+    base = np.random.default_rng(99).normal(24, 8, (1, NUM_POINTS, 3))  # one face shape
+    pts = base.repeat(n, 0).astype(np.float32)
+    pts += np.random.default_rng(seed).normal(0, 0.3, pts.shape).astype(np.float32)
+    pts[:, 33, :2], pts[:, 263, :2] = (14, 20), (34, 20)
+    pts[:, 60:120, 1] += 1.5 * faces.labels[:, None]
+    found = np.ones(n, bool)
+    found[:missing] = False
+    pts[~found] = np.nan
+    return Landmarks(pts, found)
+
+
+@pytest.fixture(scope="module")
+def landmark_run(tmp_path_factory, splits):
+    from emostyle.training.landmarks import save_landmarks
+
+    root = tmp_path_factory.mktemp("landmarks")
+    marks = {name: synthetic_landmarks(splits.get(name), i)
+             for i, name in enumerate(("train", "public", "private"))}
+    path = save_landmarks(root / "marks.npz", marks, "synthetic")
+    cfg = TrainConfig(arch="landmark_mlp", epochs=8, batch_size=32, lr=3e-3,
+                      optimizer="adamw", weight_decay=0.0, threads=2, landmarks=str(path))
+    train(cfg, splits, root / "run")
+    return root / "run", path
+
+
+def test_landmark_mlp_trains_on_features_and_answers_missing_faces_with_the_prior(
+        landmark_run, splits):
+    from emostyle.training.evaluate import split_logits
+    from emostyle.training.export import load_run
+
+    run, _ = landmark_run
+    history = json.loads((run / "history.json").read_text())
+    assert max(r["public_acc"] for r in history) > 0.6  # chance is 1/7
+    model, cfg = load_run(run)
+    public, private = split_logits(model, cfg, splits, tta=False)
+    assert public.shape == (len(splits.public), 7) and np.isfinite(private).all()
+    # The five faces without a mesh all get the training prior: its most frequent class.
+    prior_class = np.bincount(splits.train.labels[5:], minlength=7).argmax()
+    assert (private[:5].argmax(1) == prior_class).all()
+    assert (private[5:].argmax(1) == splits.private.labels[5:]).mean() > 0.6
+
+
+def test_landmark_runs_evaluate_without_maps_and_refuse_export(landmark_run, splits, tmp_path,
+                                                               monkeypatch):
+    from emostyle.training import report
+
+    run, _ = landmark_run
+    monkeypatch.setattr(report, "load_dataset", lambda data: splits)
+    rep = report.evaluate_source(run, "synthetic.npz", "private", False, tmp_path / "eval")
+    assert rep["accuracy"] > 0.6 and "explanations" not in rep
+    res = CliRunner().invoke(app, ["export", str(run), "-o", str(tmp_path / "m.onnx")])
+    assert res.exit_code != 0 and "not face pixels" in res.output
+
+
+def test_landmarks_must_match_the_data_and_the_architecture(landmark_run, splits, tmp_path):
+    from emostyle.errors import EmostyleError
+
+    _, path = landmark_run
+    fewer = Splits(splits.train.subset(np.arange(100)), splits.public, splits.private)
+    with pytest.raises(EmostyleError, match="100"):
+        train(TrainConfig(arch="landmark_mlp", epochs=1, landmarks=str(path)), fewer,
+              tmp_path / "a")
+    with pytest.raises(EmostyleError, match="--landmarks"):
+        train(TrainConfig(arch="landmark_mlp", epochs=1), splits, tmp_path / "b")
+    with pytest.raises(EmostyleError, match="landmark architectures"):
+        train(TrainConfig(arch="vgg_small", epochs=1, landmarks=str(path)), splits,
+              tmp_path / "c")

@@ -69,6 +69,9 @@ def train(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     amp: Annotated[bool, typer.Option(help="bf16 autocast (2-2.5x faster on CPU).")] = True,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+    landmarks: Annotated[Path | None, typer.Option(
+        help="Landmark features of --data for landmark_mlp (made by 'python -m "
+             "emostyle.training.landmarks DATA FILE').")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     list_archs: Annotated[bool, typer.Option("--list", help="List architectures and exit.")
                           ] = False,
@@ -93,7 +96,8 @@ def train(
                           in_chans=in_chans, arch_kwargs={"width": width} if width else {},
                           max_train=max_train, time_budget_min=time_budget,
                           budget_clock=budget_clock, device=device,
-                          amp=amp, threads=threads)
+                          amp=amp, threads=threads,
+                          landmarks=str(landmarks) if landmarks else "")
         if resume and (out_dir / "config.json").is_file():
             saved = json.loads((out_dir / "config.json").read_text())
             splits = load_dataset(saved["data"], saved["labels"])

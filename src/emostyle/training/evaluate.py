@@ -58,9 +58,10 @@ def split_logits(model, cfg, splits: Splits, tta: bool) -> tuple[np.ndarray, np.
     """PublicTest and PrivateTest logits of a torch model."""
     import torch
 
-    from emostyle.training.fit import pick_device, predict_logits
+    from emostyle.training.fit import pick_device, predict_logits, with_landmarks
 
     device = pick_device(cfg.device)
+    splits = with_landmarks(splits, cfg)
     model = model.to(device).to(memory_format=torch.channels_last)
     return (predict_logits(model, splits.public.images, cfg, device, tta=tta),
             predict_logits(model, splits.private.images, cfg, device, tta=tta))

@@ -75,6 +75,9 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, Train
 def export_onnx(model: nn.Module, cfg: TrainConfig, path: str | Path, opset: int = 17,
                 tolerance: float = 1e-3) -> dict:
     """Write ``path`` and return the parity report (max |logit difference| vs PyTorch)."""
+    if getattr(model, "input_kind", "image") != "image":
+        raise EmostyleError(f"{cfg.arch} reads {model.input_kind}, not face pixels: "
+                            "emostyle analyze cannot run it, so it is not exported")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(2, cfg.in_chans, cfg.img_size, cfg.img_size)

@@ -63,6 +63,9 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     threads: int = 0  # torch threads; 0 = torch's default
+    # Landmark file (python -m emostyle.training.landmarks) for feature-input architectures
+    # (landmark_mlp): the model then reads landmark features instead of pixels.
+    landmarks: str = ""
     # Normalisation applied after scaling pixels to [0, 1]; recorded in the model card.
     mean: float = 0.5077
     std: float = 0.2550
@@ -108,8 +111,38 @@ def epoch_indices(train: FaceSet, balance: str, rng: np.random.Generator) -> np.
     raise EmostyleError(f"--balance must be one of {', '.join(BALANCE_MODES)}, got {balance!r}")
 
 
+def with_landmarks(splits: Splits, cfg: TrainConfig) -> Splits:
+    """``splits`` with each face replaced by its landmark features when the run uses them.
+
+    Feature rows are (N, 1404) float32, NaN where no mesh was found; labels stay as they are.
+    The landmark file must come from the same dataset (same splits, same order).
+    """
+    if not cfg.landmarks:
+        return splits
+    from emostyle.training.landmarks import load_landmarks
+
+    marks = load_landmarks(cfg.landmarks)
+    sets = {}
+    for name in ("train", "public", "private"):
+        faces = splits.get(name)
+        if name not in marks or len(marks[name]) != len(faces):
+            have = len(marks[name]) if name in marks else 0
+            raise EmostyleError(f"{cfg.landmarks}: {have} landmark rows for the {name} split, "
+                                f"the data has {len(faces)}; extract them from {cfg.data}")
+        sets[name] = FaceSet(marks[name].features(), faces.labels, faces.targets)
+    return Splits(sets["train"], sets["public"], sets["private"])
+
+
+def is_features(images: np.ndarray | torch.Tensor) -> bool:
+    """True for (N, F) feature rows, False for (N, H, W) faces."""
+    return images.ndim == 2
+
+
 def to_input(images: np.ndarray | torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    """uint8 (B, H, W) -> float (B, C, S, S) in [0, 1], resized to the architecture's input."""
+    """uint8 (B, H, W) -> float (B, C, S, S) in [0, 1], resized to the architecture's input;
+    feature rows (B, F) pass through as float."""
+    if is_features(images):
+        return torch.as_tensor(images).float()
     x = torch.as_tensor(images).float().div_(255).unsqueeze(1)
     if x.shape[-1] != cfg.img_size or x.shape[-2] != cfg.img_size:
         x = F.interpolate(x, size=(cfg.img_size, cfg.img_size), mode="bilinear",
@@ -120,7 +153,16 @@ def to_input(images: np.ndarray | torch.Tensor, cfg: TrainConfig) -> torch.Tenso
 
 
 def normalise(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Pixel normalisation; feature rows (landmark models standardise inside) are unchanged."""
+    if x.ndim == 2:
+        return x
     return (x - cfg.mean) / cfg.std
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """To ``device``, channels-last for image batches (the fast layout for convolutions)."""
+    x = x.to(device)
+    return x if x.ndim != 4 else x.contiguous(memory_format=torch.channels_last)
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
@@ -145,11 +187,10 @@ def predict_logits(model: nn.Module, images: np.ndarray, cfg: TrainConfig, devic
     model.eval()
     out = []
     for i in range(0, len(images), batch_size):
-        x = normalise(to_input(images[i:i + batch_size], cfg), cfg).to(device)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = to_device(normalise(to_input(images[i:i + batch_size], cfg), cfg), device)
         with autocast(device, cfg.amp):
             logits = model(x).float()
-            if tta:
+            if tta and x.ndim == 4:
                 logits = (logits + model(x.flip(3)).float()) / 2
         out.append(logits.cpu())
     return torch.cat(out).numpy()
@@ -208,7 +249,11 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                             f"got {cfg.balance!r}")
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
+    splits = with_landmarks(splits, cfg)
     train_set, public = splits.train, splits.public
+    if cfg.landmarks:  # faces without a mesh teach nothing; the model answers them its prior
+        found = np.isfinite(train_set.images).all(1)
+        train_set = train_set.subset(np.flatnonzero(found))
     if cfg.max_train:
         train_set = train_set.subset(np.random.default_rng(cfg.seed).permutation(
             len(train_set))[:cfg.max_train])
@@ -216,7 +261,16 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
         public = public.subset(np.arange(min(cfg.max_eval, len(public))))
 
     model = create_model(cfg.arch, in_chans=cfg.in_chans, img_size=cfg.img_size,
-                         **cfg.arch_kwargs).to(device).to(memory_format=torch.channels_last)
+                         **cfg.arch_kwargs)
+    wants_features = getattr(model, "input_kind", "image") == "landmarks"
+    if wants_features != bool(cfg.landmarks):
+        raise EmostyleError(
+            f"{cfg.arch} reads landmark features: give --landmarks FILE (made by 'python -m "
+            "emostyle.training.landmarks DATA FILE')" if wants_features else
+            f"--landmarks is for landmark architectures (landmark_mlp), not {cfg.arch}")
+    if wants_features and state is None:
+        model.fit_preprocessing(train_set.images, train_set.labels)
+    model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     aug = AugmentConfig.preset(cfg.augment)
     weights = None
@@ -267,8 +321,10 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                 for g in opt.param_groups:
                     g["lr"] = lr_at(frac, warm_frac, cfg)
                 idx = torch.from_numpy(order[b:b + cfg.batch_size])
-                x = augment_batch(to_input(images[idx], cfg), aug, gen)
-                x = normalise(x, cfg).to(device).contiguous(memory_format=torch.channels_last)
+                x = to_input(images[idx], cfg)
+                if not is_features(x):
+                    x = augment_batch(x, aug, gen)
+                x = to_device(normalise(x, cfg), device)
                 t = targets[idx].to(device)
                 with autocast(device, cfg.amp):
                     logits = model(x)

@@ -36,8 +36,9 @@ once in a side environment and train from the saved file::
         ../shared/data/fer2013.npz landmarks.npz
 
 :func:`load_landmarks` then reads the file in the main environment (numpy only). Faces with no
-mesh have ``found == False``: drop them from training, and count them as errors when comparing
-accuracy with image models (report the coverage too).
+mesh have ``found == False``: training leaves them out, and at test time ``landmark_mlp`` answers
+them with the training prior, so accuracy is over every test face, comparable with image models
+(``emostyle train --arch landmark_mlp --landmarks FILE``; report the coverage too).
 """
 
 from __future__ import annotations

@@ -67,9 +67,15 @@ def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
                     out_dir / "reliability.png")
     probs = softmax(test_logits / cal["temperature"])
     misclassified_png(test.images, test.labels, probs, out_dir / "misclassified.png")
-    if Path(source).is_dir():
+    if Path(source).is_dir() and not _uses_landmarks(Path(source)):
         report["explanations"] = explain_run(Path(source), test, out_dir / "explanations.png")
     return report
+
+
+def _uses_landmarks(run_dir: Path) -> bool:
+    """A landmark-feature run: no pixels go in, so there is no map over the face to draw."""
+    config = run_dir / "config.json"
+    return config.is_file() and bool(json.loads(config.read_text()).get("landmarks"))
 
 
 def explain_run(run_dir: Path, test, path: Path, per_class: int = 60,  # noqa: ANN001

@@ -11,6 +11,11 @@ so to callers. :mod:`emostyle.training.landmarks` turns faces into those vectors
 points x (x, y, z), centred and scaled: 1404 features) and explains why MediaPipe has to run in
 a separate environment. Not convolutional: ``forward_features`` returns the last hidden layer
 (N, hidden[-1]) and there is no class activation map.
+
+Faces where the landmark source found no mesh arrive as rows of NaN. The model answers them
+with ``missing_logits``, the log class prior of the training labels: the best guess without
+evidence, so such a face is still classified (usually as the most frequent class, happy) and
+counted in the accuracy like any other, rather than silently dropped from the test set.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class LandmarkMLP(nn.Module):
         self.register_buffer("feature_std", torch.ones(in_features))
         self.register_buffer("components", torch.zeros(in_features, n_components))
         self.register_buffer("explained_variance_ratio", torch.zeros(n_components))
+        self.register_buffer("missing_logits", torch.zeros(num_classes))
         self.register_buffer("fitted", torch.tensor(False))
         layers: list[nn.Module] = []
         cin = n_components
@@ -56,17 +62,25 @@ class LandmarkMLP(nn.Module):
 
     @torch.no_grad()
     def fit_preprocessing(self, features: np.ndarray | torch.Tensor,
+                          labels: np.ndarray | None = None,
                           whiten: bool = False) -> LandmarkMLP:
         """Fit the scaler and the PCA on training features (N, in_features); returns self.
 
-        Features with (near) zero variance are left unscaled. With fewer samples or features than
-        ``n_components`` the surplus components are zero. ``whiten`` divides each component by
-        its standard deviation (scikit-learn's ``PCA(whiten=True)``).
+        Rows with NaN (no mesh found) are left out of the fit. ``labels`` (N,) set the answer
+        for such faces at inference (the log class prior). Features with (near) zero variance
+        are left unscaled. With fewer samples or features than ``n_components`` the surplus
+        components are zero. ``whiten`` divides each component by its standard deviation
+        (scikit-learn's ``PCA(whiten=True)``).
         """
         x = np.asarray(torch.as_tensor(features).detach().cpu(), dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"features must be (N, {self.in_features}), got {x.shape}")
-        if len(x) < 2 or not np.isfinite(x).all():
+        if labels is not None:
+            counts = np.bincount(np.asarray(labels), minlength=len(self.missing_logits))
+            prior = (counts + 1) / (counts.sum() + len(counts))  # Laplace: no class at -inf
+            self.missing_logits.copy_(torch.from_numpy(np.log(prior)))
+        x = x[np.isfinite(x).all(1)]
+        if len(x) < 2:
             raise ValueError("need at least 2 rows of finite features to fit the preprocessing")
         mean = x.mean(0)
         std = x.std(0)
@@ -114,7 +128,9 @@ class LandmarkMLP(nn.Module):
         return self.fc(feats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        missing = torch.isnan(x).any(1, keepdim=True)
+        logits = self.forward_head(self.forward_features(torch.nan_to_num(x)))
+        return torch.where(missing, self.missing_logits.to(logits.dtype), logits)
 
 
 @register("landmark_mlp")
