@@ -190,3 +190,18 @@ def test_landmarks_must_match_the_data_and_the_architecture(landmark_run, splits
     with pytest.raises(EmostyleError, match="landmark architectures"):
         train(TrainConfig(arch="vgg_small", epochs=1, landmarks=str(path)), splits,
               tmp_path / "c")
+
+
+def test_bf16_autocast_only_where_the_hardware_has_it(monkeypatch):
+    from emostyle.training import precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert not precision.use_bf16(cpu) and precision.use_bf16(cuda)
+    assert "no native bf16" in precision.precision_name(cpu, True)
+    with precision.autocast(cpu, True):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.use_bf16(cpu) and not precision.use_bf16(cpu, requested=False)
+    with precision.autocast(cpu, True):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16

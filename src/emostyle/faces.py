@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +92,8 @@ def _download(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".part")
     try:
+        import urllib.request  # here, not at the top: 30 ms of imports for a rare download
+
         with urllib.request.urlopen(YUNET_URL, timeout=30) as resp, open(tmp, "wb") as fh:
             fh.write(resp.read())
         got = sha256(tmp)

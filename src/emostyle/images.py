@@ -19,7 +19,11 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from emostyle.errors import ImageReadError, InputError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+# Suffix -> Pillow format name. Spelled out rather than asked of Pillow: its
+# registered_extensions() imports every image plugin (~50 ms for a 1 ms JPEG encode).
+WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP",
+                 ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
+IMAGE_SUFFIXES = frozenset(WRITE_FORMATS)
 
 # 12000 x 9000 photos are real (phone panoramas, medium format); beyond ~250 MP we refuse
 # rather than risk memory, and say so instead of Pillow's "decompression bomb" message.
@@ -150,7 +154,7 @@ def write_image(image: np.ndarray, path: str | Path, quality: int = 92) -> Path:
         raise InputError(f"{path.parent}: cannot create output folder ({exc.strerror})") from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory, cannot write the picture there")
-    fmt = Image.registered_extensions()[suffix]
+    fmt = WRITE_FORMATS[suffix]
     # A hidden temp file beside the target, so the rename is atomic. Not mkstemp: its files are
     # private (0600); os.open with 0o666 gives the mode a plain open() would (umask applied).
     tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}{suffix}.tmp"

@@ -1,5 +1,6 @@
 """The classifier training loop: class balancing, augmentation, warmup + cosine, early stopping
-on PublicTest, resumable checkpoints, bf16 autocast + channels_last (2-2.5x faster on CPU).
+on PublicTest, resumable checkpoints, bf16 autocast + channels_last where the hardware has bf16
+(2-2.5x faster there; see :mod:`emostyle.training.precision`).
 
 A run directory holds ``config.json``, ``history.json``, ``last.pt`` (everything needed to resume)
 and ``best.pt`` (the weights with the best PublicTest accuracy).
@@ -25,6 +26,7 @@ from emostyle.training.architectures import create_model
 from emostyle.training.augment import AugmentConfig, augment_batch
 from emostyle.training.datasets import FaceSet, Splits
 from emostyle.training.metrics import classification_metrics
+from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
 
 BALANCE_MODES = ("none", "weighted-loss", "weighted-sampler", "oversample", "undersample")
@@ -176,10 +178,6 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     return loss.mean()
 
 
-def autocast(device: torch.device, enabled: bool):  # noqa: ANN201 - a context manager
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: np.ndarray, cfg: TrainConfig, device: torch.device,
                    tta: bool = False, batch_size: int = 512) -> np.ndarray:
@@ -304,6 +302,7 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
     images = torch.from_numpy(train_set.images)
     targets = torch.from_numpy(train_set.targets)
     reporter = Reporter(total, start_epoch * steps_per_epoch, "training", stream=sys.stdout)
+    reporter.line(f"{cfg.arch} on {device.type}, {precision_name(device, cfg.amp)}")
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()

@@ -191,7 +191,9 @@ def style_card(name: str, net: StyleNet, cfg: StyleFitConfig, metrics: dict, onn
             "minutes_budget": cfg.minutes,
             "train_seconds": metrics.get("train_seconds"),
             "images_seen": metrics.get("images_seen"),
-            "precision": "bf16 autocast" if cfg.amp else "float32",
+            # Runs from before metrics recorded it trained where bf16 was native.
+            "precision": metrics.get("precision",
+                                     "bf16 autocast" if cfg.amp else "float32"),
             "command": command,
         },
         "metrics": {"holdout": holdout} if holdout else {},
