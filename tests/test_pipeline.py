@@ -76,3 +76,15 @@ def test_annotation_draws_the_emoji_glyph(analyzer, astronaut):
     opaque = glyph[:, :, 3] == 255
     # Where the glyph is opaque the picture now shows the glyph's own colours.
     assert np.abs(patch[opaque] - glyph[:, :, :3][opaque]).mean() < 3
+
+
+def test_package_exports_load_lazily_and_all_resolve():
+    import subprocess
+    import sys
+
+    code = ("import sys, emostyle; assert 'numpy' not in sys.modules, 'eager import'; "
+            "import emostyle.cli; assert 'onnxruntime' not in sys.modules; "
+            "[getattr(emostyle, n) for n in emostyle.__all__]; "
+            "assert emostyle.Stylizer.__name__ == 'Stylizer'")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

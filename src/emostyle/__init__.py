@@ -29,7 +29,10 @@ _EXPORTS = {
     "Stylizer": "emostyle.stylizer",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "EMOJI", "EMOTIONS", "Analysis", "Analyzer", "EmostyleError", "EmotionClassifier", "Face",
+    "FaceDetector", "Stylizer", "analyze", "annotate", "read_image", "write_image", "__version__",
+]
 
 if TYPE_CHECKING:
     from emostyle.classifier import EmotionClassifier

@@ -40,9 +40,17 @@ class Preprocessing:
                    align=bool(inp.get("align", True)))
 
 
-def session_options(threads: int | None) -> ort.SessionOptions:
+def session_options(threads: int | None, memory_pattern: bool = True) -> ort.SessionOptions:
+    """ONNX Runtime options for our models.
+
+    ``memory_pattern=False`` for graphs that see a new input size on nearly every call (the
+    style network): ONNX Runtime's memory pattern plans one big block per shape, which only
+    pays when shapes repeat; without it a 1024x768 stylisation peaked at 405 instead of
+    549 MiB, at the same speed (first call 0.77 s both ways, 2 cores).
+    """
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_mem_pattern = memory_pattern
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

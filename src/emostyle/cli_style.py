@@ -250,7 +250,9 @@ def train_style(
         help="Write sample pictures every N iterations (0: only at the end).")] = 250,
     log_every: int = 20,
     seed: int = 0,
-    amp: Annotated[bool, typer.Option(help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x faster); float32 elsewhere.")] = True,
+    amp: Annotated[bool, typer.Option(
+        help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
+             "faster); float32 elsewhere.")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     threads: Annotated[int, typer.Option(
         help="Torch CPU threads (0: default). Use 1 when other jobs share the CPU.")] = 0,

@@ -67,7 +67,9 @@ def train(
         help="wall (elapsed time) or cpu (CPU time of this process: equal compute per run).")
                             ] = "wall",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    amp: Annotated[bool, typer.Option(help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x faster); float32 elsewhere.")] = True,
+    amp: Annotated[bool, typer.Option(
+        help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
+             "faster); float32 elsewhere.")] = True,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
     landmarks: Annotated[Path | None, typer.Option(
         help="Landmark features of --data for landmark_mlp (made by 'python -m "

@@ -80,7 +80,8 @@ class Stylizer:
 
     def _load(self, path: Path, inputs: set[str]) -> ort.InferenceSession:
         try:
-            session = ort.InferenceSession(str(path), session_options(self._threads),
+            session = ort.InferenceSession(str(path),
+                                           session_options(self._threads, memory_pattern=False),
                                            providers=self._providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelNotFoundError(f"{path}: cannot load ONNX model ({exc})") from None
