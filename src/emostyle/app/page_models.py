@@ -64,7 +64,8 @@ def comparison() -> None:
     st.header("Architecture comparison")
     docs = engine.docs_dir()
     table = docs / "comparison.md" if docs else None
-    plots = sorted(docs.glob("*.png")) if docs else []
+    # `emostyle compare --out docs/comparison/<name>` writes <name>/comparison.png
+    plots = sorted((docs / "comparison").glob("*/comparison.png")) if docs else []
     if not (table and table.is_file()) and not plots:
         where = ("this checkout's docs/ holds none yet" if docs else
                  "they live in the source checkout's docs/, not in an installed package")
@@ -74,7 +75,7 @@ def comparison() -> None:
     if table and table.is_file():
         st.markdown(table.read_text(encoding="utf-8"))
     for plot in plots:
-        st.image(str(plot), caption=plot.stem.replace("_", " "))
+        st.image(str(plot), caption=plot.parent.name.replace("_", " "))
 
 
 def page() -> None:
