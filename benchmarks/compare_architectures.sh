@@ -11,6 +11,7 @@
 #
 # landmark_mlp runs when LANDMARKS names its feature file (extracted in a MediaPipe venv:
 # PYTHONPATH=src python -m emostyle.training.landmarks DATA FILE; see training/landmarks.py).
+# Every balancing strategy runs on each of BALANCE_ARCHS (the strongest and the weakest learner).
 # Lanes: run several copies with different ARCHS/BALANCES and COMPARE=0, then one with the
 # full lists (everything is skipped but the comparison) - runs use one thread each.
 set -euo pipefail
@@ -20,6 +21,7 @@ BUDGET=${BUDGET:-5}
 OUT=${OUT:-docs/comparison}
 ARCHS=${ARCHS:-"vgg_small baseline_cnn attention_cnn multiscale hybrid_transformer specialists deep_cnn vgg16 resnet18 resnet34 resnet50 vit_tiny"}
 BALANCES=${BALANCES-"weighted-loss weighted-sampler oversample undersample"}
+BALANCE_ARCHS=${BALANCE_ARCHS:-"vgg_small baseline_cnn"}
 LANDMARKS=${LANDMARKS:-}
 COMPARE=${COMPARE:-1}
 ES=${EMOSTYLE_CMD:-emostyle}
@@ -38,14 +40,18 @@ run() {  # run NAME ARCH BALANCE [EXTRA TRAIN OPTIONS]
 }
 
 for arch in $ARCHS; do run "$arch" "$arch" none; done
-for bal in $BALANCES; do run "baseline_cnn-$bal" baseline_cnn "$bal"; done
+for arch in $BALANCE_ARCHS; do
+  for bal in $BALANCES; do run "$arch-$bal" "$arch" "$bal"; done
+done
 if [ -n "$LANDMARKS" ]; then run landmark_mlp landmark_mlp none --landmarks "$LANDMARKS"; fi
 [ "$COMPARE" = 1 ] || exit 0
 
 arch_runs=(); for arch in $ARCHS; do arch_runs+=("$RUNS/$arch"); done
 if [ -n "$LANDMARKS" ]; then arch_runs+=("$RUNS/landmark_mlp"); fi
-bal_runs=("$RUNS/baseline_cnn"); for bal in $BALANCES; do bal_runs+=("$RUNS/baseline_cnn-$bal"); done
 $ES compare "${arch_runs[@]}" --out "$OUT/architectures" \
   --title "FER2013 PrivateTest, ${BUDGET} CPU-minutes each"
-$ES compare "${bal_runs[@]}" --out "$OUT/balancing" \
-  --title "baseline_cnn: class balancing, ${BUDGET} CPU-minutes each"
+for arch in $BALANCE_ARCHS; do
+  bal_runs=("$RUNS/$arch"); for bal in $BALANCES; do bal_runs+=("$RUNS/$arch-$bal"); done
+  $ES compare "${bal_runs[@]}" --out "$OUT/balancing_$arch" \
+    --title "$arch: class balancing, ${BUDGET} CPU-minutes each"
+done
