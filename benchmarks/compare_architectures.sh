@@ -41,6 +41,7 @@ run() {  # run NAME ARCH BALANCE [EXTRA TRAIN OPTIONS]
 
 for arch in $ARCHS; do run "$arch" "$arch" none; done
 for arch in $BALANCE_ARCHS; do
+  [ -z "$BALANCES" ] || run "$arch" "$arch" none   # the unbalanced reference (skipped when done)
   for bal in $BALANCES; do run "$arch-$bal" "$arch" "$bal"; done
 done
 if [ -n "$LANDMARKS" ]; then run landmark_mlp landmark_mlp none --landmarks "$LANDMARKS"; fi
