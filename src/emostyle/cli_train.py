@@ -50,7 +50,7 @@ def train(
     weight_decay: float = 5e-4,
     warmup_epochs: float = 2.0,
     label_smoothing: float = 0.0,
-    augment: Annotated[str, typer.Option(help="none | light | strong")] = "strong",
+    augment: Annotated[str, typer.Option(help="none | light | strong | real (strong + downscale, blur, gamma)")] = "strong",
     patience: Annotated[int, typer.Option(help="Early stop after this many epochs without "
                                                "PublicTest gain (0: never).")] = 0,
     seed: int = 0,

@@ -25,6 +25,13 @@ class AugmentConfig:
     contrast: float = 0.2  # multiplicative around the image mean, 1 +- contrast
     erase: float = 0.5  # probability of erasing one random rectangle
     erase_area: tuple[float, float] = (0.02, 0.2)
+    # Degradations that real photo crops have and FER2013's studio-like faces mostly lack:
+    downscale: float = 0.0  # probability of a down-then-up resize (a small face upscaled)
+    downscale_side: tuple[int, int] = (12, 40)  # side in pixels the face shrinks to
+    blur: float = 0.0  # probability of a Gaussian blur (defocus, motion)
+    blur_sigma: tuple[float, float] = (0.4, 1.5)
+    gamma: float = 0.0  # probability of a gamma change (under- or over-exposure)
+    gamma_range: tuple[float, float] = (0.6, 1.6)
 
     @classmethod
     def preset(cls, name: str) -> AugmentConfig:
@@ -32,6 +39,7 @@ class AugmentConfig:
             "none": cls(0, 0, 0, 0, 0, 0, 0),
             "light": cls(erase=0.0, rotate_deg=5.0, scale=0.05, translate=0.05),
             "strong": cls(),
+            "real": cls(downscale=0.3, blur=0.2, gamma=0.3),
         }
         if name not in presets:
             raise ValueError(f"augmentation must be one of {', '.join(presets)}, got {name!r}")
@@ -63,6 +71,15 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | No
         c = uniform(1 - cfg.contrast, 1 + cfg.contrast)[:, None, None, None]
         bright = uniform(-cfg.brightness, cfg.brightness)[:, None, None, None]
         x = ((x - mean) * c + mean + bright).clamp(0, 1)
+    if cfg.downscale > 0:
+        x = _down_up(x, cfg, gen)
+    if cfg.blur > 0:
+        x = _blur(x, cfg, gen)
+    if cfg.gamma > 0:
+        lo, hi = math.log(cfg.gamma_range[0]), math.log(cfg.gamma_range[1])
+        g = torch.exp(uniform(lo, hi))
+        g = torch.where(torch.rand(b, generator=gen) < cfg.gamma, g, torch.ones(b))
+        x = x.clamp(1e-4, 1) ** g[:, None, None, None]
     if cfg.erase > 0:
         area = uniform(*cfg.erase_area) * h * w
         aspect = torch.exp(uniform(math.log(0.3), math.log(3.3)))
@@ -78,4 +95,44 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | No
         mask &= (torch.rand(b, generator=gen) < cfg.erase)[:, None, None]
         noise = torch.rand(x.shape, generator=gen)
         x = torch.where(mask[:, None], noise, x)
+    return x
+
+
+def _down_up(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | None) -> torch.Tensor:
+    """Shrink a random subset of the batch to a random side and bring it back (area down,
+    bilinear up): what a face of 16-40 px in a photo looks like once scaled to the input."""
+    b, _, h, w = x.shape
+    chosen = torch.nonzero(torch.rand(b, generator=gen) < cfg.downscale).flatten()
+    if len(chosen) == 0:
+        return x
+    lo, hi = cfg.downscale_side
+    side = int(torch.randint(lo, hi + 1, (1,), generator=gen))  # one side per batch: one resize
+    if side >= min(h, w):
+        return x
+    small = F.interpolate(x[chosen], size=(side, side), mode="area")
+    back = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    x = x.clone()
+    x[chosen] = back
+    return x
+
+
+def _blur(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | None) -> torch.Tensor:
+    """Separable Gaussian blur of a random subset of the batch, one sigma per batch."""
+    b, c, _, _ = x.shape
+    chosen = torch.nonzero(torch.rand(b, generator=gen) < cfg.blur).flatten()
+    if len(chosen) == 0:
+        return x
+    lo, hi = cfg.blur_sigma
+    sigma = float(torch.rand(1, generator=gen)) * (hi - lo) + lo
+    radius = max(1, math.ceil(2 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    sub = x[chosen]
+    sub = F.conv2d(F.pad(sub, (radius, radius, 0, 0), mode="replicate"),
+                   k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    sub = F.conv2d(F.pad(sub, (0, 0, radius, radius), mode="replicate"),
+                   k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    x = x.clone()
+    x[chosen] = sub
     return x

@@ -54,10 +54,12 @@ class VGGStyleNet(nn.Module):
 @register("vgg_small")
 def vgg_small(**kw: object) -> nn.Module:
     """Width 32, 2-2-2-2: the CPU-trainable default (about 1.2 M parameters)."""
-    return VGGStyleNet(width=32, depths=(2, 2, 2, 2), **kw)
+    kw.setdefault("width", 32)
+    return VGGStyleNet(depths=(2, 2, 2, 2), **kw)
 
 
 @register("vgg_medium")
 def vgg_medium(**kw: object) -> nn.Module:
     """Width 64, 2-2-2-2: Khaireddin & Chen's layout with a GAP head (about 4.7 M parameters)."""
-    return VGGStyleNet(width=64, depths=(2, 2, 2, 2), **kw)
+    kw.setdefault("width", 64)
+    return VGGStyleNet(depths=(2, 2, 2, 2), **kw)
