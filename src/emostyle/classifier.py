@@ -64,8 +64,70 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def is_ensemble_card(card: dict) -> bool:
+    return card.get("kind") == "ensemble"
+
+
+def ensemble_member_paths(card_file: Path, card: dict) -> list[Path]:
+    """The member ONNX files an ensemble card names, relative to the card's folder."""
+    members = card.get("members") or []
+    if not members:
+        raise ModelNotFoundError(f"{card_file}: ensemble card lists no members")
+    paths = [card_file.parent / str(m["file"]) for m in members]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise ModelNotFoundError(f"{card_file}: ensemble member file(s) missing: "
+                                 f"{', '.join(missing)}")
+    return paths
+
+
+def _mean_log_proba(scaled_logits: list[np.ndarray]) -> np.ndarray:
+    """log of the members' averaged probabilities: an ensemble's "logits".
+
+    Averaging calibrated probabilities (not raw logits) lets members of different
+    sharpness vote with equal say; the log keeps the classifier's contract that
+    ``softmax(logits / T)`` gives the probabilities, with the ensemble's own T on top.
+    """
+    p = np.mean([softmax(z.astype(np.float64)) for z in scaled_logits], axis=0)
+    return np.log(np.maximum(p, 1e-12)).astype(np.float32)
+
+
+@dataclass
+class _Member:
+    """One ONNX network and the temperature that calibrates it on its own."""
+
+    session: ort.InferenceSession
+    input: str
+    outputs: tuple[str, ...]
+    temperature: float
+
+    @classmethod
+    def load(cls, path: Path, threads: int | None, providers: list[str],
+             expected: Preprocessing | None, temperature: float | None = None) -> _Member:
+        if expected is not None:
+            card = load_card(path)
+            if Preprocessing.from_card(card) != expected:
+                raise ModelNotFoundError(f"{path}: member preprocessing differs from its "
+                                         "ensemble card's")
+            if tuple(card.get("labels", ())) != EMOTIONS:
+                raise ModelNotFoundError(f"{path}: member labels are not the FER2013 order")
+            temperature = float(card.get("temperature", 1.0))
+        try:
+            session = ort.InferenceSession(str(path), session_options(threads),
+                                           providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelNotFoundError(f"{path}: cannot load ONNX model ({exc})") from None
+        return cls(session, session.get_inputs()[0].name,
+                   tuple(o.name for o in session.get_outputs()), float(temperature or 1.0))
+
+    def run(self, names: list[str], x: np.ndarray) -> list[np.ndarray]:
+        # Older exports name their single output differently; "logits" means the first one.
+        names = [n if n in self.outputs else self.outputs[0] for n in names]
+        return self.session.run(names, {self.input: x})
+
+
 class EmotionClassifier:
-    """Seven-emotion classifier for face crops.
+    """Seven-emotion classifier for face crops: one network, or an ensemble card's members.
 
     >>> clf = EmotionClassifier("default")            # doctest: +SKIP
     >>> clf.predict_proba(crops).sum(axis=1)          # doctest: +SKIP
@@ -83,16 +145,16 @@ class EmotionClassifier:
         self.pre = Preprocessing.from_card(self.card)
         self.temperature = float(self.card.get("temperature", 1.0))
         self.tta_flip = bool(self.card.get("tta_flip", False))
-        try:
-            self._session = ort.InferenceSession(
-                str(self.model_path), session_options(threads),
-                providers=providers or ["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelNotFoundError(f"{self.model_path}: cannot load ONNX model ({exc})"
-                                     ) from None
-        self._input = self._session.get_inputs()[0].name
-        self._output = self._session.get_outputs()[0].name
-        self.outputs = tuple(o.name for o in self._session.get_outputs())
+        providers = providers or ["CPUExecutionProvider"]
+        if is_ensemble_card(self.card):
+            self._members = [_Member.load(path, threads, providers, self.pre)
+                             for path in ensemble_member_paths(self.model_path, self.card)]
+        else:
+            self._members = [_Member.load(self.model_path, threads, providers, None,
+                                          temperature=1.0)]
+        self.outputs = self._members[0].outputs if len(self._members) == 1 else tuple(
+            o for o in self._members[0].outputs
+            if all(o in m.outputs for m in self._members) and o != "features")
 
     @property
     def name(self) -> str:
@@ -125,10 +187,16 @@ class EmotionClassifier:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         x = self.to_tensor(crops)
         if self.tta_flip:
-            both = self._session.run([self._output], {self._input: np.concatenate(
-                [x, x[..., ::-1].copy()])})[0]
-            return (both[:len(x)] + both[len(x):]) / 2
-        return self._session.run([self._output], {self._input: x})[0]
+            x = np.concatenate([x, x[..., ::-1].copy()])
+        if len(self._members) == 1:
+            z = self._members[0].run(["logits"], x)[0]
+        else:
+            z = _mean_log_proba([m.run(["logits"], x)[0] / m.temperature
+                                 for m in self._members])
+        if self.tta_flip:
+            n = len(crops)
+            return (z[:n] + z[n:]) / 2
+        return z
 
     @property
     def has_cam(self) -> bool:
@@ -140,8 +208,22 @@ class EmotionClassifier:
         if not self.has_cam:
             raise EmostyleError(f"{self.model_path.name} has no 'cam' output; re-export it with "
                                 "`emostyle export` (GAP + linear heads only)")
-        logits, cams = self._session.run(["logits", "cam"], {self._input: self.to_tensor(crops)})
+        x = self.to_tensor(crops)
+        if len(self._members) == 1:
+            logits, cams = self._members[0].run(["logits", "cam"], x)
+            return logits, cams
+        # An ensemble's map: each member's map on its calibrated scale, averaged.
+        runs = [m.run(["logits", "cam"], x) for m in self._members]
+        logits = _mean_log_proba([z / m.temperature for (z, _), m in zip(runs, self._members,
+                                                                           strict=True)])
+        cams = np.mean([c / m.temperature for (_, c), m in zip(runs, self._members, strict=True)],
+                       axis=0)
         return logits, cams
+
+    @property
+    def members(self) -> int:
+        """How many networks vote: 1 for a single model, N for an ensemble card."""
+        return len(self._members)
 
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, 7) in FER2013 order; each row sums to 1."""

@@ -17,7 +17,7 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "models"
 # Short names users can give instead of a path: name -> file in BUNDLED_DIR.
 BUNDLED = {
     "default": "emotion_default.onnx",
-    "accurate": "emotion_accurate.onnx",
+    "accurate": "emotion_accurate.json",  # an ensemble card naming its member files
     "styles": "styles_default.onnx",
 }
 

@@ -1,0 +1,130 @@
+"""Ensemble members, the greedy PublicTest selection and the ensemble card (issue 14)."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from emostyle.classifier import EmotionClassifier, softmax  # noqa: E402
+from emostyle.errors import ModelNotFoundError  # noqa: E402
+from emostyle.training.fit import TrainConfig, train  # noqa: E402
+from emostyle.training.members import (  # noqa: E402
+    MemberScores,
+    add_member,
+    build_ensemble,
+    select_members,
+    weights_to_fp16,
+)
+
+from .test_training import synthetic_faces  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    """A FER2013-shaped npz of the synthetic bar faces (Training, PublicTest, PrivateTest)."""
+    parts = [synthetic_faces(400, 0), synthetic_faces(140, 1), synthetic_faces(140, 2)]
+    path = tmp_path_factory.mktemp("data") / "synthetic.npz"
+    np.savez(path, images=np.concatenate([p.images for p in parts]),
+             labels=np.concatenate([p.labels for p in parts]),
+             usage=np.concatenate([np.full(len(p.labels), i, np.uint8)
+                                   for i, p in enumerate(parts)]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def members_dir(tmp_path_factory, npz):
+    from emostyle.training.datasets import load_dataset
+
+    splits = load_dataset(npz, "fer2013")
+    root = tmp_path_factory.mktemp("models")
+    for seed in (0, 1):
+        run = root / f"run{seed}"
+        train(TrainConfig(arch="vgg_small", arch_kwargs={"width": 8}, epochs=2, batch_size=32,
+                          lr=0.05, augment="light", seed=seed, threads=2), splits, run)
+        add_member(run, f"m{seed}", npz, members_dir=root / "members")
+    return root / "members"
+
+
+def test_member_card_records_fp16_choice_and_its_own_temperature(members_dir):
+    card = json.loads((members_dir / "m0.json").read_text())
+    w = card["weights"]
+    assert w["stored_as"] in ("fp16", "fp32")
+    drop = w["private_accuracy_tta_fp32"] - w["private_accuracy_tta_fp16"]
+    assert (w["stored_as"] == "fp16") == (drop <= 0.002)
+    assert card["tta_flip"] is True
+    assert card["temperature"] == pytest.approx(card["metrics"]["temperature"])
+    assert card["file"]["bytes"] == (members_dir / "m0.onnx").stat().st_size
+
+
+def test_member_refuses_to_overwrite_an_existing_member(members_dir, npz):
+    with pytest.raises(Exception, match="exists"):
+        add_member(members_dir.parent / "run0", "m0", npz, members_dir=members_dir)
+
+
+def test_fp16_weights_halve_the_file_and_keep_the_outputs(members_dir, tmp_path):
+    import onnxruntime as ort
+
+    from emostyle.training.export import export_onnx, load_run
+
+    model, cfg = load_run(members_dir.parent / "run0")
+    fp32, fp16 = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    export_onnx(model, cfg, fp32)
+    weights_to_fp16(fp32, fp16)
+    assert fp16.stat().st_size < 0.6 * fp32.stat().st_size
+    x = np.random.default_rng(0).normal(size=(4, 1, 48, 48)).astype(np.float32)
+    a = ort.InferenceSession(str(fp32)).run(["logits"], {"input": x})[0]
+    b = ort.InferenceSession(str(fp16)).run(["logits"], {"input": x})[0]
+    assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
+    assert np.abs(a - b).max() > 0  # the weights really changed precision
+
+
+def test_ensemble_card_averages_calibrated_member_probabilities(members_dir, npz, tmp_path):
+    out = members_dir.parent / "emotion_accurate.json"
+    card = build_ensemble(npz, members_dir=members_dir, out=out)
+    assert card["kind"] == "ensemble" and card["members"]
+    assert 0.0 <= card["metrics"]["private_accuracy"] <= 1.0
+    ens = EmotionClassifier(out)
+    assert ens.members == len(card["members"])
+    faces = synthetic_faces(16, 5).images
+    expected = []
+    for m in card["members"]:
+        clf = EmotionClassifier(out.parent / m["file"])
+        clf.tta_flip = True
+        expected.append(softmax(clf.logits(faces) / clf.temperature))
+    mean = np.mean(expected, axis=0)
+    want = softmax(np.log(np.maximum(mean, 1e-12)) / card["temperature"])
+    assert np.allclose(ens.predict_proba(faces), want, atol=1e-5)
+
+
+def test_ensemble_card_with_a_missing_member_fails_clearly(members_dir, tmp_path):
+    card = {"kind": "ensemble", "labels": json.loads((members_dir / "m0.json").read_text()
+                                                     )["labels"],
+            "input": json.loads((members_dir / "m0.json").read_text())["input"],
+            "members": [{"file": "gone.onnx"}]}
+    path = tmp_path / "ens.json"
+    path.write_text(json.dumps(card))
+    with pytest.raises(ModelNotFoundError, match="gone.onnx"):
+        EmotionClassifier(path)
+
+
+def test_greedy_selection_adds_a_member_only_when_public_accuracy_rises():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+
+    def member(name, wrong):
+        """Confident where right (margin 5), hesitant where wrong (margin 1)."""
+        z = np.zeros((6, 3))
+        for i, y in enumerate(labels):
+            if i in wrong:
+                z[i, (y + 1) % 3] = 1.0
+            else:
+                z[i, y] = 5.0
+        return MemberScores(name, z)
+
+    a, b, d = member("a", {0, 1}), member("b", {2, 3}), member("d", {4, 5})
+    bad = member("bad", set(range(6)))
+    path = select_members([bad, a, b, d], labels)
+    assert [round(acc, 4) for _, acc in path] == [round(4 / 6, 4), 1.0]  # stops: no gain left
+    assert "bad" not in [n for n, _ in path]
