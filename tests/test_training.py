@@ -205,3 +205,49 @@ def test_bf16_autocast_only_where_the_hardware_has_it(monkeypatch):
     assert precision.use_bf16(cpu) and not precision.use_bf16(cpu, requested=False)
     with precision.autocast(cpu, True):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+
+
+# --- batch mixing and distillation targets -----------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["mixup", "cutmix"])
+def test_mixing_keeps_target_mass_where_the_pixels_came_from(mode):
+    from emostyle.training.fit import mix_batch
+
+    x = torch.zeros(8, 1, 48, 48)
+    x[4:] = 1.0  # faces 4..7 are white, 0..3 black
+    t = torch.zeros(8, 7)
+    t[:4, 0], t[4:, 1] = 1.0, 1.0
+    cfg = TrainConfig(mix=mode, mix_prob=1.0, mix_alpha=1.0)
+    mixed, mt = mix_batch(x, t, cfg, torch.Generator().manual_seed(3))
+    assert torch.allclose(mt.sum(1), torch.ones(8))
+    # The share of class 1 in each target is the share of white pixels in its face.
+    white = mixed.mean((1, 2, 3))
+    assert torch.allclose(mt[:, 1], white, atol=0.03)
+    assert (white > 0).any() and (white < 1).any()
+
+
+def test_teacher_targets_blend_into_the_training_targets(tmp_path, splits):
+    from emostyle.training.fit import with_teacher
+
+    soft = np.full((len(splits.train), 7), 1 / 7, np.float32)
+    path = tmp_path / "teacher.npy"
+    np.save(path, soft)
+    blended = with_teacher(splits.train, path, 0.7)
+    expected = 0.3 * splits.train.targets + 0.7 / 7
+    assert np.allclose(blended.targets, expected)
+    np.save(path, soft[:10])
+    with pytest.raises(Exception, match="Training split needs"):
+        with_teacher(splits.train, path, 0.7)
+
+
+def test_a_run_with_mixing_and_a_teacher_trains_and_records_both(tmp_path, splits):
+    path = tmp_path / "teacher.npy"
+    np.save(path, splits.train.targets)  # a teacher that agrees with the labels
+    cfg = TrainConfig(arch="vgg_small", arch_kwargs={"width": 8}, epochs=1, batch_size=64,
+                      mix="both", mix_prob=1.0, teacher=str(path), teacher_weight=0.5,
+                      threads=2)
+    train(cfg, splits, tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["mix"] == "both" and saved["teacher"] == str(path)
+    assert np.isfinite(json.loads((tmp_path / "run" / "history.json").read_text())[0]
+                       ["train_loss"])

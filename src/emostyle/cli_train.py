@@ -50,7 +50,16 @@ def train(
     weight_decay: float = 5e-4,
     warmup_epochs: float = 2.0,
     label_smoothing: float = 0.0,
-    augment: Annotated[str, typer.Option(help="none | light | strong | real (strong + downscale, blur, gamma)")] = "strong",
+    augment: Annotated[str, typer.Option(
+        help="none | light | strong | real (strong + downscale, blur, gamma)")] = "strong",
+    mix: Annotated[str, typer.Option(
+        help="Batch mixing: none | mixup | cutmix | both (half the batches are mixed).")
+                   ] = "none",
+    teacher: Annotated[Path | None, typer.Option(
+        help="Soft targets of the Training rows (.npy) to distil from (made by 'emostyle "
+             "ensemble targets').")] = None,
+    teacher_weight: Annotated[float, typer.Option(
+        help="Share of the teacher in the target (the rest: the label).")] = 0.7,
     patience: Annotated[int, typer.Option(help="Early stop after this many epochs without "
                                                "PublicTest gain (0: never).")] = 0,
     seed: int = 0,
@@ -96,7 +105,9 @@ def train(
                           warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
                           augment=augment, patience=patience, seed=seed, img_size=img_size,
                           in_chans=in_chans, arch_kwargs={"width": width} if width else {},
-                          max_train=max_train, time_budget_min=time_budget,
+                          max_train=max_train, time_budget_min=time_budget, mix=mix,
+                          teacher=str(teacher) if teacher else "",
+                          teacher_weight=teacher_weight if teacher else 0.0,
                           budget_clock=budget_clock, device=device,
                           amp=amp, threads=threads,
                           landmarks=str(landmarks) if landmarks else "")

@@ -68,6 +68,16 @@ class TrainConfig:
     # Landmark file (python -m emostyle.training.landmarks) for feature-input architectures
     # (landmark_mlp): the model then reads landmark features instead of pixels.
     landmarks: str = ""
+    # Distillation: a .npy of soft targets (N_train, 7) for the Training rows, in order (made by
+    # `emostyle ensemble targets`); the training target becomes
+    # (1 - teacher_weight) * label + teacher_weight * teacher.
+    teacher: str = ""
+    teacher_weight: float = 0.0
+    # Batch mixing: "none", "mixup", "cutmix" or "both" (one of the two per batch), applied to
+    # a batch with probability mix_prob; mixing weights from Beta(mix_alpha, mix_alpha).
+    mix: str = "none"
+    mix_alpha: float = 1.0
+    mix_prob: float = 0.5
     # Normalisation applied after scaling pixels to [0, 1]; recorded in the model card.
     mean: float = 0.5077
     std: float = 0.2550
@@ -76,6 +86,54 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+MIX_MODES = ("none", "mixup", "cutmix", "both")
+
+
+def with_teacher(train_set: FaceSet, path: str | Path, weight: float) -> FaceSet:
+    """Training faces whose targets blend the labels with a teacher's soft targets."""
+    if not 0.0 < weight <= 1.0:
+        raise EmostyleError(f"--teacher-weight must be in (0, 1], got {weight}")
+    if not Path(path).is_file():
+        raise EmostyleError(f"{path}: teacher targets file not found")
+    soft = np.load(path).astype(np.float32)
+    if soft.shape != train_set.targets.shape:
+        raise EmostyleError(f"{path}: teacher targets are {soft.shape}, the Training split "
+                            f"needs {train_set.targets.shape} (same data, same order)")
+    if not np.allclose(soft.sum(1), 1.0, atol=1e-3):
+        raise EmostyleError(f"{path}: teacher targets must be probabilities (rows sum to 1)")
+    targets = (1 - weight) * train_set.targets + weight * soft
+    return FaceSet(train_set.images, train_set.labels, targets.astype(np.float32))
+
+
+def mix_batch(x: torch.Tensor, t: torch.Tensor, cfg: TrainConfig,
+              gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (blend two faces) or CutMix (paste a box of one into another) with targets
+    mixed in the same proportion; applied to the whole batch with probability ``mix_prob``.
+
+    Both teach the network that expressions come in degrees and in parts, which is what the
+    FER+ votes say about FER2013 (a quarter of its faces get a split vote).
+    """
+    if float(torch.rand(1, generator=gen)) >= cfg.mix_prob or len(x) < 2:
+        return x, t
+    seed = int(torch.randint(2**31 - 1, (1,), generator=gen))  # resumable: all draws from gen
+    lam = float(np.random.default_rng(seed).beta(cfg.mix_alpha, cfg.mix_alpha))
+    perm = torch.randperm(len(x), generator=gen)
+    mode = cfg.mix
+    if mode == "both":
+        mode = "mixup" if float(torch.rand(1, generator=gen)) < 0.5 else "cutmix"
+    if mode == "mixup":
+        return lam * x + (1 - lam) * x[perm], lam * t + (1 - lam) * t[perm]
+    h, w = x.shape[2:]
+    ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+    cy, cx = int(torch.randint(h, (1,), generator=gen)), int(torch.randint(w, (1,), generator=gen))
+    y0, y1 = max(0, cy - ch // 2), min(h, cy + ch // 2)
+    x0, x1 = max(0, cx - cw // 2), min(w, cx + cw // 2)
+    x = x.clone()
+    x[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
+    kept = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    return x, kept * t + (1 - kept) * t[perm]
 
 
 def pick_device(name: str) -> torch.device:
@@ -249,6 +307,10 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
     device = pick_device(cfg.device)
     splits = with_landmarks(splits, cfg)
     train_set, public = splits.train, splits.public
+    if cfg.teacher:
+        train_set = with_teacher(train_set, cfg.teacher, cfg.teacher_weight)
+    if cfg.mix not in MIX_MODES:
+        raise EmostyleError(f"--mix must be one of {', '.join(MIX_MODES)}, got {cfg.mix!r}")
     if cfg.landmarks:  # faces without a mesh teach nothing; the model answers them its prior
         found = np.isfinite(train_set.images).all(1)
         train_set = train_set.subset(np.flatnonzero(found))
@@ -323,8 +385,11 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
                 x = to_input(images[idx], cfg)
                 if not is_features(x):
                     x = augment_batch(x, aug, gen)
+                t = targets[idx]
+                if cfg.mix != "none" and not is_features(x):
+                    x, t = mix_batch(x, t, cfg, gen)
                 x = to_device(normalise(x, cfg), device)
-                t = targets[idx].to(device)
+                t = t.to(device)
                 with autocast(device, cfg.amp):
                     logits = model(x)
                 loss = soft_cross_entropy(logits, t, weights, cfg.label_smoothing)
