@@ -128,3 +128,16 @@ def test_greedy_selection_adds_a_member_only_when_public_accuracy_rises():
     path = select_members([bad, a, b, d], labels)
     assert [round(acc, 4) for _, acc in path] == [round(4 / 6, 4), 1.0]  # stops: no gain left
     assert "bad" not in [n for n, _ in path]
+
+
+def test_teacher_targets_are_the_models_calibrated_tta_probabilities(members_dir, npz, tmp_path):
+    from emostyle.training.members import teacher_targets
+
+    model = members_dir / "m0.onnx"
+    probs = teacher_targets(model, npz, tmp_path / "t.npy")
+    assert probs.shape == (400, 7)
+    assert np.allclose(np.load(tmp_path / "t.npy"), probs)
+    clf = EmotionClassifier(model)
+    clf.tta_flip = True
+    faces = synthetic_faces(400, 0).images[:5]
+    assert np.allclose(probs[:5], clf.predict_proba(faces), atol=1e-5)

@@ -264,6 +264,20 @@ def _add_exported_member(source: Path, name: str, data: str | Path, target: Path
     return card
 
 
+def teacher_targets(model: str | Path, data: str | Path, out: Path) -> np.ndarray:
+    """The calibrated probabilities (flip TTA) of ``model`` on every Training row, saved once
+    as ``out`` (.npy, float32, (N, 7), dataset order) for `emostyle train --teacher`."""
+    splits = load_dataset(data, "fer2013")
+    clf = EmotionClassifier(model)
+    clf.tta_flip = True
+    probs = softmax(onnx_logits(clf, splits.train.images) / clf.temperature).astype(np.float32)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part.npy")
+    np.save(tmp, probs)
+    tmp.replace(out)
+    return probs
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m emostyle.training.members add RUN --name N --data D`` | ``build --data D``."""
     import argparse
@@ -277,7 +291,17 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--summary", default="")
     b = sub.add_parser("build", help="choose members on PublicTest and write the accurate card")
     b.add_argument("--data", required=True)
+    t = sub.add_parser("targets", help="a model's soft targets on Training, for distillation")
+    t.add_argument("model", help="a bundled name (accurate) or a model file")
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    if args.cmd == "targets":
+        probs = teacher_targets(args.model, args.data, args.out)
+        agree = (probs.argmax(1) == load_dataset(args.data, "fer2013").train.labels).mean()
+        print(f"wrote {args.out}: {probs.shape[0]} Training rows; the teacher agrees with "
+              f"the labels on {agree:.4f}")
+        return 0
     if args.cmd == "add":
         card = add_member(args.run_dir, args.name, args.data, args.summary)
         m, w = card["metrics"], card["weights"]
