@@ -50,9 +50,9 @@ def test_skip_detection_for_face_crops(face_model, astronaut):
 
 def test_mood_is_area_weighted():
     big = Face((0, 0, 100, 100), (), 1.0, (0, 0, 0, 1.0, 0, 0, 0))
-    small = Face((0, 0, 10, 10), (), 1.0, (0, 0, 0, 0, 1.0, 0, 0))
+    small = Face((0, 0, 30, 30), (), 1.0, (0, 0, 0, 0, 1.0, 0, 0))
     mood = Analysis((big, small), 200, 200).mood_probabilities
-    assert mood[3] == pytest.approx(100 / 101) and mood[4] == pytest.approx(1 / 101)
+    assert mood[3] == pytest.approx(100 / 109) and mood[4] == pytest.approx(9 / 109)
 
 
 def test_json_round_trip(analyzer, astronaut):

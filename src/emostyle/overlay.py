@@ -16,13 +16,17 @@ from PIL import Image, ImageDraw, ImageFont
 
 from emostyle.emotions import COLORS_BGR
 from emostyle.results import Analysis, Face
+from emostyle.uncertainty import UNCERTAIN_LABEL
+
+UNCERTAIN_RGB = (150, 150, 150)
 
 EMOJI_DIR = Path(__file__).resolve().parent / "assets" / "emoji"
 
 
 @lru_cache(maxsize=64)
 def emoji_glyph(emotion: str, size: int) -> np.ndarray:
-    """RGBA uint8 (size, size, 4) glyph of the emotion's emoji."""
+    """RGBA uint8 (size, size, 4) glyph of the emotion's emoji (``"uncertain"``: the
+    "can't tell" mark)."""
     with Image.open(EMOJI_DIR / f"{emotion}.png") as img:
         return np.asarray(img.convert("RGBA").resize((size, size), Image.LANCZOS))
 
@@ -64,17 +68,22 @@ def text_patch(text: str, size: int, fg: tuple[int, int, int], bg: tuple[int, in
 
 
 def draw_face(image: np.ndarray, face: Face, label: bool = True) -> None:
-    """Box, emoji and "emotion 93%" label for one face, drawn in place."""
+    """Box, emoji and "emotion 93%" label for one face, drawn in place.
+
+    A face too small or unclear to read gets a grey box, the "can't tell" mark and no
+    percentage: a confident emoji there would claim what the model cannot see.
+    """
     x, y, w, h = (round(v) for v in face.box)
-    color = rgb(face.emotion)
+    uncertain = face.uncertain
+    color = UNCERTAIN_RGB if uncertain else rgb(face.emotion)
     thick = max(2, round(min(w, h) / 60))
     cv2.rectangle(image, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
     size = int(np.clip(0.45 * w, 20, 256))
     ex = min(x + w - size // 2, image.shape[1] - size)
     ey = max(0, y - size // 2)
-    blend_rgba(image, emoji_glyph(face.emotion, size), ex, ey)
+    blend_rgba(image, emoji_glyph("uncertain" if uncertain else face.emotion, size), ex, ey)
     if label:
-        text = f"{face.emotion} {face.confidence:.0%}"
+        text = UNCERTAIN_LABEL if uncertain else f"{face.emotion} {face.confidence:.0%}"
         dark = sum(color) < 380
         patch = text_patch(text, int(np.clip(0.16 * w, 12, 96)),
                            (255, 255, 255) if dark else (20, 20, 20), color)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from emostyle.emotions import EMOJI, EMOTIONS
+from emostyle.uncertainty import UNCERTAIN_MOOD_WEIGHT, uncertain_reason
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class Face:
     def emoji(self) -> str:
         return EMOJI[self.emotion]
 
+    @property
+    def uncertain_reason(self) -> str | None:
+        """"too small" or "unclear" when the face cannot be read reliably (see
+        :mod:`emostyle.uncertainty`), else None. The probabilities are still reported."""
+        return uncertain_reason(self.box, self.probabilities)
+
+    @property
+    def uncertain(self) -> bool:
+        return self.uncertain_reason is not None
+
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(self.probabilities)[::-1][:k]
         return [(EMOTIONS[i], float(self.probabilities[i])) for i in order]
@@ -42,6 +53,8 @@ class Face:
             "emotion": self.emotion,
             "emoji": self.emoji,
             "confidence": round(self.confidence, 4),
+            "uncertain": self.uncertain,
+            "uncertain_reason": self.uncertain_reason,
             "probabilities": {e: round(float(p), 4)
                               for e, p in zip(EMOTIONS, self.probabilities, strict=True)},
         }
@@ -61,12 +74,14 @@ class Analysis:
     def mood_probabilities(self) -> tuple[float, ...] | None:
         """Face probabilities averaged with weights proportional to face area.
 
-        Bigger faces are usually the subject; small background faces count, but less. None
+        Bigger faces are usually the subject; small background faces count, but less, and a
+        face too small or unclear to read counts a tenth of a readable one of its size. None
         when there is no face.
         """
         if not self.faces:
             return None
-        w = np.array([f.box[2] * f.box[3] for f in self.faces], dtype=np.float64)
+        w = np.array([f.box[2] * f.box[3] * (UNCERTAIN_MOOD_WEIGHT if f.uncertain else 1.0)
+                      for f in self.faces], dtype=np.float64)
         p = np.array([f.probabilities for f in self.faces], dtype=np.float64)
         mood = (p * (w / w.sum())[:, None]).sum(0)
         return tuple(float(v) for v in mood / mood.sum())

@@ -28,6 +28,9 @@ CONFIDENCE_FLOOR = 0.40
 # same area: little, so a crowd of unreadable background faces cannot outvote the subject,
 # but not zero, so a picture whose only faces are uncertain still has a mood.
 UNCERTAIN_MOOD_WEIGHT = 0.1
+# Shown instead of an emotion's emoji: a plain grey question mark, which claims no emotion.
+UNCERTAIN_MARK = "\u2754"  # ❔ white question mark ornament
+UNCERTAIN_LABEL = "can't tell"
 
 
 def uncertain_reason(box: Sequence[float], probabilities: Sequence[float],
