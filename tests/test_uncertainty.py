@@ -59,3 +59,35 @@ def test_overlay_shows_the_cant_tell_mark_not_the_emoji():
     x, y, w, _ = (round(v) for v in tiny.box)
     assert tuple(int(v) for v in drawn[y + w // 2, x]) == UNCERTAIN_RGB  # grey box
     assert tuple(int(v) for v in drawn[y + 30, 160]) != UNCERTAIN_RGB
+
+
+def _tiny_face_picture(astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut shrunk so that YuNet still finds the face, about 20 px wide."""
+    import cv2
+
+    small = cv2.resize(astronaut, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    canvas = np.full((480, 640, 3), 120, np.uint8)
+    canvas[:small.shape[0], :small.shape[1]] = small
+    return canvas
+
+
+def test_analysis_and_mirror_report_a_tiny_face_as_uncertain(face_model, astronaut):
+    import cv2
+
+    from emostyle.app import engine
+    from emostyle.app.mirror import MirrorSession
+    from emostyle.pipeline import Analyzer
+
+    picture = _tiny_face_picture(astronaut)
+    faces = Analyzer().analyze(picture).faces
+    assert len(faces) == 1 and faces[0].box[2] < MIN_FACE_PX
+    assert faces[0].to_dict()["uncertain"] is True
+    assert "can't tell" in engine.face_title(1, faces[0])
+    assert faces[0].emoji not in engine.face_title(1, faces[0]).split("(")[0]
+    session = MirrorSession(engine.SharedAnalyzer("default"), smoothing=0.35)
+    ok, data = cv2.imencode(".jpg", picture[:, :, ::-1])
+    reply = session.process(data.tobytes())
+    assert [f["uncertain"] for f in reply["faces"]] == [True]
+    assert reply["faces"][0]["uncertain_reason"] == "too small"
+    ok, data = cv2.imencode(".jpg", cv2.resize(astronaut, (640, 480))[:, :, ::-1])
+    assert [f["uncertain"] for f in session.process(data.tobytes())["faces"]] == [False]

@@ -68,6 +68,22 @@ def test_every_n_frames_and_jsonl_log(tmp_path, astronaut, face_model):
     assert json.loads(res.stdout)["analyzed_frames"] == 4
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["frame"] for r in lines] == [0, 3, 6, 9]
+    assert [r["uncertain"] for r in lines] == [False] * 4  # a 200-px face is readable
+
+
+def test_video_log_marks_tiny_faces_uncertain(tmp_path, astronaut, face_model):
+    small = cv2.resize(astronaut, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    frames = []
+    for _ in range(4):
+        canvas = np.full((240, 320, 3), 120, np.uint8)
+        canvas[:small.shape[0], :small.shape[1]] = small
+        frames.append(canvas)
+    src = write_video(tmp_path / "tiny.mp4", frames)
+    log = tmp_path / "log.jsonl"
+    res = run(str(src), "--log", str(log), "--json")
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines and all(r["uncertain"] for r in lines)
 
 
 def test_video_without_faces(tmp_path, face_model):

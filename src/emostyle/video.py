@@ -234,6 +234,7 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                     rows.append({"frame": index, "time_s": round(t, 3), "track": tr.track_id,
                                  "box": [round(v, 1) for v in face.box],
                                  "emotion": face.emotion, "confidence": round(face.confidence, 4),
+                                 "uncertain": face.uncertain,
                                  **{e: round(p, 4) for e, p in zip(EMOTIONS, face.probabilities,
                                                                    strict=True)}})
             out = frame
@@ -295,7 +296,8 @@ def write_log(rows: list[dict], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         if path.suffix.lower() == ".csv":
-            fields = ["frame", "time_s", "track", "box", "emotion", "confidence", *EMOTIONS]
+            fields = ["frame", "time_s", "track", "box", "emotion", "confidence", "uncertain",
+                      *EMOTIONS]
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
             for r in rows:

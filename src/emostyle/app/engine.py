@@ -25,6 +25,7 @@ from emostyle.images import IMAGE_SUFFIXES, read_image
 from emostyle.model_files import BUNDLED, BUNDLED_DIR, load_card
 from emostyle.pipeline import Analyzer
 from emostyle.results import Analysis
+from emostyle.uncertainty import UNCERTAIN_LABEL, UNCERTAIN_MARK
 
 # Pictures are analysed, shown and painted at most this big: a 12000x9000 upload would make
 # every rerun of the page (and every download) slow. The CLI works at full size.
@@ -204,6 +205,11 @@ def probability_rows(probabilities: tuple[float, ...] | list[float]) -> list[dic
 
 
 def face_title(index: int, face) -> str:  # noqa: ANN001 - Face
+    """The heading of a face's panel; a face too small or unclear to read says so instead of
+    naming an emotion (its bars still show what the model thought)."""
+    if face.uncertain:
+        return (f"Face {index}: {UNCERTAIN_MARK} {UNCERTAIN_LABEL} ({face.uncertain_reason}; "
+                f"best guess {face.emotion} {face.confidence:.0%})")
     return f"Face {index}: {face.emoji} {face.emotion} {face.confidence:.0%}"
 
 

@@ -24,8 +24,9 @@ import numpy as np
 from emostyle.app.engine import DEFAULT_DETECTION_SCORE, SharedAnalyzer, emotion_models, hex_color
 from emostyle.emotions import EMOJI, EMOTIONS
 from emostyle.errors import EmostyleError, InputError
-from emostyle.overlay import EMOJI_DIR
+from emostyle.overlay import EMOJI_DIR, UNCERTAIN_RGB
 from emostyle.tracking import FaceTracker
+from emostyle.uncertainty import UNCERTAIN_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class MirrorSession:
                 "emotion": face.emotion,
                 "emoji": face.emoji,
                 "confidence": round(face.confidence, 4),
+                "uncertain": face.uncertain,
+                "uncertain_reason": face.uncertain_reason,
                 "probabilities": [round(p, 4) for p in face.probabilities],
             })
         return {"width": image.shape[1], "height": image.shape[0], "faces": faces,
@@ -112,7 +115,9 @@ class MirrorService:
 def page_config() -> dict:
     """What the page needs to draw: label order, emoji and colours from :mod:`emotions`."""
     return {"emotions": list(EMOTIONS), "emoji": EMOJI,
-            "colors": {e: hex_color(e) for e in EMOTIONS}}
+            "colors": {e: hex_color(e) for e in EMOTIONS},
+            "uncertain_label": UNCERTAIN_LABEL,
+            "uncertain_color": "#{:02x}{:02x}{:02x}".format(*UNCERTAIN_RGB)}
 
 
 def render_page() -> str:
@@ -135,7 +140,7 @@ def mirror_routes(prefix: str = "/mirror", service: MirrorService | None = None)
 
     async def emoji(request: Request) -> Response:
         name = request.path_params["emotion"]
-        if name not in EMOTIONS:
+        if name not in (*EMOTIONS, "uncertain"):
             return PlainTextResponse("unknown emotion", status_code=404)
         return FileResponse(EMOJI_DIR / f"{name}.png", media_type="image/png",
                             headers={"Cache-Control": "max-age=86400"})
