@@ -13,6 +13,12 @@ Two graphs are written, both with dynamic batch, height and width:
   measures them once on an overview of the whole picture and normalises every tile with them.
   It computes the statistics explicitly, which costs ~25% more memory than the fused instance
   norm of the main graph - hence two graphs.
+
+``<name>_map.onnx`` - each region in its own style (``emostyle stylize --per-face``):
+  the tiling graph with ``style_map`` (N, S, h, w) in place of ``style_weights``: a per-pixel
+  blend at any resolution (resized to every layer's), so every face is painted in its own mood
+  in one pass. A constant map gives the main graph's result. Statistics as in the tiling
+  graph, so per-face painting of big photos is tiled the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ INPUTS = ["image", "style_weights"]
 OUTPUTS = ["stylized"]
 TILING_INPUTS = ["image", "style_weights", "norm_stats", "stats_mix"]
 TILING_OUTPUTS = ["stylized", "norm_stats_out"]
+MAP_INPUTS = ["image", "style_map", "norm_stats", "stats_mix"]
 PARITY_SIZES = ((64, 64), (77, 131), (200, 150))
 
 
@@ -55,6 +62,11 @@ def tiling_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}_tiling.onnx")
 
 
+def map_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.stem}_map.onnx")
+
+
 def _export(module: nn.Module, example: tuple, path: Path, inputs: list[str],
             outputs: list[str], opset: int) -> Path:
     """Export to a temp file beside ``path``; the caller moves it into place after parity."""
@@ -62,9 +74,11 @@ def _export(module: nn.Module, example: tuple, path: Path, inputs: list[str],
     os.close(fd)
     tmp = Path(name)
     dynamic = {"image": {0: "batch", 2: "height", 3: "width"}, "style_weights": {0: "batch"},
-               "stylized": {0: "batch", 2: "height", 3: "width"}}
+               "stylized": {0: "batch", 2: "height", 3: "width"},
+               "style_map": {0: "batch", 2: "map_height", 3: "map_width"}}
     dynamic.update({n: {0: "batch"} for n in ("norm_stats", "stats_mix", "norm_stats_out")
                     if n in inputs + outputs})
+    dynamic = {k: v for k, v in dynamic.items() if k in inputs + outputs}
     try:
         with warnings.catch_warnings():  # the TorchScript exporter's deprecation chatter
             warnings.simplefilter("ignore")
@@ -91,19 +105,65 @@ def export_style_onnx(net: StyleNet, path: str | Path, opset: int = 17,
     s, c = net.cfg.num_styles, net.norm_channels
     image, weights = torch.rand(1, 3, 72, 96) * 255, torch.full((1, s), 1.0 / s)
     tmp_main = _export(net, (image, weights), path, INPUTS, OUTPUTS, opset)
-    tmp_tiling = None
+    tmp_tiling = tmp_map = None
     try:
         tmp_tiling = _export(TilingWrapper(net).eval(),
                              (image, weights, torch.zeros(1, 2 * c), torch.zeros(1)), path,
                              TILING_INPUTS, TILING_OUTPUTS, opset)
+        style_map = weights[:, :, None, None].expand(1, s, 9, 12).contiguous()
+        tmp_map = _export(TilingWrapper(net).eval(),
+                          (image, style_map, torch.zeros(1, 2 * c), torch.zeros(1)), path,
+                          MAP_INPUTS, TILING_OUTPUTS, opset)
         report = parity(net, tmp_main, tmp_tiling, tolerance)
+        report["map"] = map_parity(net, tmp_main, tmp_map, tolerance)
+        report["max_abs_pixel_diff"] = max(report["max_abs_pixel_diff"],
+                                           report["map"]["max_abs_pixel_diff"])
+        tmp_map.replace(map_path(path))
         tmp_tiling.replace(tiling_path(path))
         tmp_main.replace(path)
     finally:
-        tmp_main.unlink(missing_ok=True)
-        if tmp_tiling is not None:
-            tmp_tiling.unlink(missing_ok=True)
+        for tmp in (tmp_main, tmp_tiling, tmp_map):
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
     return report
+
+
+@torch.no_grad()
+def map_parity(net: StyleNet, main_path: str | Path, map_graph: str | Path, tolerance: float
+               ) -> dict:
+    """The map graph against PyTorch with a two-style map, and against the main graph with a
+    constant map (which must give the plain blend)."""
+    main = ort.InferenceSession(str(main_path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(map_graph), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(1)
+    s, c = net.cfg.num_styles, net.norm_channels
+    worst, cases = 0.0, []
+    for h, w in PARITY_SIZES:
+        img = torch.rand(1, 3, h, w, generator=gen) * 255
+        split = torch.zeros(1, s, h, w)
+        split[:, 0, :, : w // 2] = 1.0
+        split[:, s - 1, :, w // 2:] = 1.0
+        zeros, mix0 = torch.zeros(1, 2 * c), torch.zeros(1)
+        ref, _ = net.forward_with_stats(img, split, zeros, mix0)
+        got = sess.run(["stylized"], {"image": img.numpy(), "style_map": split.numpy(),
+                                      "norm_stats": zeros.numpy(), "stats_mix": mix0.numpy()})[0]
+        diff = float(np.abs(ref.numpy() - got).max())
+        cases.append({"graph": "map", "size": [h, w], "map": "two styles", "max_abs_diff": diff})
+        worst = max(worst, diff)
+        blend = torch.rand(1, s, generator=gen)
+        blend /= blend.sum()
+        flat = main.run(OUTPUTS, {"image": img.numpy(), "style_weights": blend.numpy()})[0]
+        got = sess.run(["stylized"], {"image": img.numpy(),
+                                      "style_map": blend[:, :, None, None].numpy(),
+                                      "norm_stats": zeros.numpy(), "stats_mix": mix0.numpy()})[0]
+        diff = float(np.abs(flat - got).max())
+        cases.append({"graph": "map vs main", "size": [h, w], "map": "constant",
+                      "max_abs_diff": diff})
+        worst = max(worst, diff)
+    if worst > tolerance:
+        raise EmostyleError(f"ONNX parity check of the map graph failed: max |pixel diff| "
+                            f"{worst:.3g} > {tolerance:g} (0..255 scale)")
+    return {"max_abs_pixel_diff": worst, "cases": cases}
 
 
 @torch.no_grad()
@@ -171,6 +231,12 @@ def style_card(name: str, net: StyleNet, cfg: StyleFitConfig, metrics: dict, onn
                                            "then variances (norm_stats_out of another pass)",
                              "stats_mix": "(N,) 0 = own statistics, 1 = norm_stats"},
             "extra_outputs": {"norm_stats_out": "(N, 2*C) statistics measured in this pass"}},
+        "map_model": {
+            "file": map_path(onnx_path).name,
+            "inputs": {"style_map": f"(N, {net.cfg.num_styles}, h, w) float32 per-pixel style "
+                                    "weights at any resolution; pixels sum to 1",
+                       "norm_stats": "as in the tiling model", "stats_mix": "as in the "
+                                                                            "tiling model"}},
         "norm_channels": net.norm_channels,
         "receptive_radius_px": receptive_radius(net.cfg),
         "file": {"name": onnx_path.name, "bytes": onnx_path.stat().st_size},
@@ -205,13 +271,14 @@ def write_card(onnx_path: str | Path, card: dict) -> Path:
     """The card beside the main graph, and a short one beside the tiling graph (every bundled
     .onnx has a card, so `emostyle info` can list it)."""
     path = _write_json(Path(onnx_path).with_suffix(".json"), card)
-    tiling = tiling_path(onnx_path)
-    if tiling.is_file():
-        _write_json(tiling.with_suffix(".json"), {
-            "name": f"{card['name']}_tiling", "architecture": card["architecture"],
-            "summary": f"tiling companion of {Path(onnx_path).name} (big photos)",
-            "companion_of": Path(onnx_path).name, "styles": card["styles"],
-            "created": card["created"]})
+    for companion, kind, use in ((tiling_path(onnx_path), "tiling", "big photos"),
+                                 (map_path(onnx_path), "map", "each face in its own style")):
+        if companion.is_file():
+            _write_json(companion.with_suffix(".json"), {
+                "name": f"{card['name']}_{kind}", "architecture": card["architecture"],
+                "summary": f"{kind} companion of {Path(onnx_path).name} ({use})",
+                "companion_of": Path(onnx_path).name, "styles": card["styles"],
+                "created": card["created"]})
     return path
 
 
@@ -220,3 +287,57 @@ def _write_json(path: Path, doc: dict) -> Path:
     tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def net_from_onnx(onnx_path: str | Path) -> StyleNet:
+    """Rebuild the PyTorch network of an exported style model from its ONNX weights.
+
+    The exporter keeps parameter names, so the tiling graph's initialisers are the state dict
+    (prefixed ``net.``); the card gives the shape. Used to add graphs to a model whose
+    training checkpoint is gone, with a parity check against the graph it came from.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from emostyle.model_files import load_card
+    from emostyle.training.style_net import StyleNetConfig
+
+    onnx_path = Path(onnx_path)
+    card = load_card(onnx_path)
+    net = StyleNet(StyleNetConfig.from_dict(card["architecture_kwargs"]))
+    graph = onnx.load(str(tiling_path(onnx_path))).graph
+    state = {i.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(i).copy())
+             for i in graph.initializer if i.name.startswith("net.")}
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def add_map_graph(onnx_path: str | Path, opset: int = 17, tolerance: float = 0.05) -> dict:
+    """Write ``<name>_map.onnx`` (and its small card) beside an exported model, leaving the
+    main and tiling graphs untouched; the model's card gains its ``map_model`` entry."""
+    from emostyle.model_files import load_card
+
+    onnx_path = Path(onnx_path)
+    net = net_from_onnx(onnx_path)
+    s, c = net.cfg.num_styles, net.norm_channels
+    image = torch.rand(1, 3, 72, 96) * 255
+    style_map = torch.full((1, s, 9, 12), 1.0 / s)
+    tmp = _export(TilingWrapper(net).eval(), (image, style_map, torch.zeros(1, 2 * c),
+                                              torch.zeros(1)), onnx_path, MAP_INPUTS,
+                  TILING_OUTPUTS, opset)
+    try:
+        report = map_parity(net, onnx_path, tmp, tolerance)
+        tmp.replace(map_path(onnx_path))
+    finally:
+        tmp.unlink(missing_ok=True)
+    card = load_card(onnx_path)
+    card["map_model"] = {
+        "file": map_path(onnx_path).name,
+        "inputs": {"style_map": f"(N, {s}, h, w) float32 per-pixel style weights at any "
+                                "resolution; pixels sum to 1",
+                   "norm_stats": "as in the tiling model", "stats_mix": "as in the tiling "
+                                                                         "model"},
+        "parity_with_pytorch": report,
+        "added": "rebuilt from this model's ONNX weights (training.style_export.add_map_graph)"}
+    write_card(onnx_path, card)
+    return report
