@@ -6,33 +6,17 @@ Kept apart from :mod:`emostyle.cli` so the inference commands never import torch
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from emostyle.cli import app, out, run_guarded
-from emostyle.errors import EmostyleError
+from emostyle.cli_common import need_torch, out, run_guarded, this_command
 
 DataOpt = Annotated[Path, typer.Option(
     "--data", help="fer2013.npz, a FER2013 csv, or an image-folder dataset (train/<class>/).")]
 
 
-def need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise EmostyleError("this command needs the training extra: pip install "
-                            "'emostyle[train]'") from None
-
-
-def this_command() -> str:
-    return "emostyle " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-@app.command()
 def train(
     arch: Annotated[str, typer.Option(help="Architecture name (see `emostyle train --list`).")
                     ] = "vgg_small",
@@ -50,7 +34,8 @@ def train(
     weight_decay: float = 5e-4,
     warmup_epochs: float = 2.0,
     label_smoothing: float = 0.0,
-    augment: Annotated[str, typer.Option(help="none | light | strong | real (strong + downscale, blur, gamma)")] = "strong",
+    augment: Annotated[str, typer.Option(
+        help="none | light | strong | real (strong + downscale, blur, gamma)")] = "strong",
     patience: Annotated[int, typer.Option(help="Early stop after this many epochs without "
                                                "PublicTest gain (0: never).")] = 0,
     seed: int = 0,
@@ -114,7 +99,6 @@ def train(
     run_guarded(body)
 
 
-@app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `emostyle train`.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="ONNX file to write.")],
@@ -162,7 +146,6 @@ def export(
     run_guarded(body)
 
 
-@app.command()
 def evaluate(
     source: Annotated[str, typer.Argument(help="A run directory, an .onnx file, or a bundled "
                                                "model name (default, accurate).")],
@@ -237,7 +220,6 @@ def evaluate(
     run_guarded(body)
 
 
-@app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (evaluated) or "
                                                     "metrics.json files.")],
