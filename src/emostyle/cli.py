@@ -37,8 +37,8 @@ COMMANDS = (
     ("evaluate", cli_train.evaluate),
     ("compare", cli_train.compare),
     ("export", cli_train.export),
-    ("train-style", cli_style.train_style),
-    ("export-style", cli_style.export_style),
+    ("train-style", cli_train.train_style),
+    ("export-style", cli_train.export_style),
 )
 
 app = typer.Typer(

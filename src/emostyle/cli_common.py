@@ -70,14 +70,6 @@ def print_json_report(results: list[dict], problems: list[tuple[Path | str, str]
     print(json.dumps(doc, ensure_ascii=False, indent=2))
 
 
-def need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise EmostyleError("this command needs the training extra: pip install "
-                            "'emostyle[train]'") from None
-
-
 def this_command() -> str:
     """The command line as typed, for a run's ``command.txt`` and model cards."""
     return "emostyle " + " ".join(shlex.quote(a) for a in sys.argv[1:])
