@@ -105,6 +105,14 @@ class Stylizer:
         """Style names in the model's order."""
         return self.catalogue.names
 
+    def painting_for(self, emotion: str) -> str | None:
+        """The title(s) of the painting(s) ``emotion`` is painted after; None when unstyled.
+
+        Read from the catalogue, so a user's styles.toml override is named correctly.
+        """
+        titles = next((t for e, _, t in self.catalogue.describe() if e == emotion), None)
+        return titles if titles and titles != "-" else None
+
     def style_weights(self, style: str | None = None,
                       weights: dict[str, float] | None = None) -> np.ndarray:
         """The (S,) style-weight vector for an emotion/style name or an emotion/style blend."""

@@ -273,16 +273,9 @@ def paint(stylizer, image: np.ndarray, choice: StyleChoice,  # noqa: ANN001 - St
 
 
 def style_painting(stylizer, emotion: str) -> str | None:  # noqa: ANN001 - Stylizer
-    """The painting(s) the stylizer's catalogue paints ``emotion`` after (None if unknown).
-
-    Read from the model's catalogue, so a user's styles.toml override is named correctly.
-    """
-    try:
-        rows = stylizer.catalogue.describe()
-    except AttributeError:
-        return None
-    titles = next((t for e, _, t in rows if e == emotion), None)
-    return titles if titles and titles != "-" else None
+    """The painting(s) the stylizer paints ``emotion`` after (None if unknown or unstyled)."""
+    painting_for = getattr(stylizer, "painting_for", None)
+    return painting_for(emotion) if painting_for is not None else None
 
 
 # ------------------------------------------------------------------------------- model cards
