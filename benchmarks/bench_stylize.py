@@ -163,7 +163,7 @@ def bench_candidates(args: argparse.Namespace) -> dict:
     import onnxruntime as ort
     import torch
 
-    from emostyle.classifier import session_options
+    from emostyle.model_files import session_options
     from emostyle.training.style_export import export_style_onnx
     from emostyle.training.style_net import StyleNet, StyleNetConfig, count_macs
 

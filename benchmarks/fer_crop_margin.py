@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     d = np.load(args.data)
     faces = d["images"][d["usage"] == 0][: args.n]
-    det = FaceDetector(args.face_model, score_threshold=0.5)
+    det = FaceDetector(args.face_model, min_score=0.5)
     ratio, dx, dy = [], [], []
     for face in faces:
         padded = cv2.copyMakeBorder(face, 24, 24, 24, 24, cv2.BORDER_REPLICATE)

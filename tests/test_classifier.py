@@ -87,3 +87,20 @@ def test_unknown_model_name(tmp_path):
 
 def test_no_faces_gives_an_empty_batch(clf):
     assert clf.predict_proba(np.zeros((0, clf.pre.size, clf.pre.size), np.uint8)).shape == (0, 7)
+
+
+def test_the_model_card_is_read_once_and_typed():
+    import json
+
+    from emostyle.emotions import EMOTIONS
+    from emostyle.model_files import ModelCard, read_card
+
+    path = resolve_model("default")
+    card = read_card(path)
+    raw = json.loads(path.with_suffix(".json").read_text())
+    assert isinstance(card, ModelCard) and card.labels == EMOTIONS
+    assert card.temperature == raw["temperature"] and card.input["size"] == raw["input"]["size"]
+    clf = EmotionClassifier(path)
+    assert clf.labels == card.labels and clf.temperature == card.temperature
+    assert clf.name == card.name == raw["name"] and clf.card == raw
+    assert ModelCard.from_dict({}, "x").name == "x"  # a card without a name: the file stem

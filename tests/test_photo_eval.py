@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import emostyle.cli_train  # noqa: F401  (registers evaluate)
 from emostyle.cli import app
 from emostyle.errors import DatasetError
 from emostyle.images import write_image

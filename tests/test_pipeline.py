@@ -88,3 +88,53 @@ def test_package_exports_load_lazily_and_all_resolve():
             "assert emostyle.Stylizer.__name__ == 'Stylizer'")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_analyzer_takes_any_face_finder(astronaut, monkeypatch):
+    from emostyle.detection import FaceFinder
+    from emostyle.results import DetectedFace
+
+    class FixedBox:
+        """A second detector: always the astronaut's face, no YuNet file needed."""
+
+        def detect(self, image):  # noqa: ANN001, ANN201
+            return [DetectedFace((178.0, 63.0, 90.0, 113.0), (), 0.5)]
+
+    assert isinstance(FixedBox(), FaceFinder)
+    monkeypatch.setenv("EMOSTYLE_FACE_MODEL", "/nonexistent/yunet.onnx")  # YuNet is not built
+    result = Analyzer(detector=FixedBox()).analyze(astronaut)
+    assert [f.box for f in result.faces] == [(178.0, 63.0, 90.0, 113.0)]
+    assert result.faces[0].detection_score == 0.5 and result.faces[0].emotion == "happy"
+
+
+def test_one_name_and_one_default_for_the_detection_threshold(face_model):
+    import inspect
+
+    from emostyle.app import engine
+    from emostyle.cli import app
+    from emostyle.detection import DEFAULT_MIN_SCORE
+    from emostyle.faces import FaceDetector
+
+    assert inspect.signature(Analyzer).parameters["min_score"].default == DEFAULT_MIN_SCORE
+    assert inspect.signature(FaceDetector).parameters["min_score"].default == DEFAULT_MIN_SCORE
+    assert engine.DEFAULT_DETECTION_SCORE == DEFAULT_MIN_SCORE
+    import typer.main
+    commands = typer.main.get_command(app).commands
+    for name in ("analyze", "stylize", "video"):
+        option = next(p for p in commands[name].params if p.name == "min_score")
+        assert option.opts == ["--min-score"] and option.default == DEFAULT_MIN_SCORE, name
+    # The former names still work.
+    assert FaceDetector(face_model, score_threshold=0.55).min_score == 0.55
+    assert FaceDetector(face_model, 0.6).score_threshold == 0.6
+    assert Analyzer(min_detection_score=0.9).min_score == 0.9
+
+
+def test_the_explain_example_runs(monkeypatch):
+    import doctest
+
+    from emostyle import explain
+
+    monkeypatch.chdir(EXAMPLE.parent.parent)  # the example names examples/astronaut.jpg
+    finder = doctest.DocTestFinder()
+    results = [doctest.DocTestRunner().run(t) for t in finder.find(explain.explain)]
+    assert results and all(r.failed == 0 and r.attempted > 0 for r in results)

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-import emostyle.cli_style  # noqa: F401  (registers stylize on the app)
 from emostyle.cli import app
 
 from .conftest import EXAMPLE

@@ -13,7 +13,6 @@ torch = pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-import emostyle.cli_style  # noqa: E402,F401  (registers train-style / export-style / stylize)
 from emostyle.cli import app  # noqa: E402
 from emostyle.errors import EmostyleError, InputError  # noqa: E402
 from emostyle.training.style_fit import (  # noqa: E402

@@ -252,3 +252,8 @@ def test_bundled_pairing_is_complete():
     assert set(PAIRING) == set(EMOTIONS)
     assert len({p for p, _ in PAIRING.values()}) == 7  # seven different paintings
     assert all(p in PAINTINGS and len(why) > 40 for p, why in PAIRING.values())
+
+
+def test_painting_for_names_the_painting_of_a_styled_emotion(stylizer):
+    assert stylizer.painting_for("fear") == PAINTINGS["munch_the_scream_1893"]
+    assert stylizer.painting_for("sad") is None  # the tiny model has no sad style

@@ -9,7 +9,6 @@ torch = pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
-import emostyle.cli_train  # noqa: E402,F401  (registers train/export/evaluate on the app)
 from emostyle.cli import app  # noqa: E402
 from emostyle.training.datasets import FaceSet, Splits, one_hot  # noqa: E402
 from emostyle.training.fit import TrainConfig, epoch_indices, train  # noqa: E402

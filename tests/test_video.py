@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import emostyle.cli_video  # noqa: F401  (registers the command)
 from emostyle.cli import app
 from emostyle.results import Face
 from emostyle.tracking import FaceTracker, iou

@@ -25,13 +25,15 @@ _EXPORTS = {
     "read_image": "emostyle.images", "write_image": "emostyle.images",
     "annotate": "emostyle.overlay",
     "Analyzer": "emostyle.pipeline", "analyze": "emostyle.pipeline",
+    "StyleRequest": "emostyle.pipeline", "paint": "emostyle.pipeline",
     "Analysis": "emostyle.results", "Face": "emostyle.results",
     "Stylizer": "emostyle.stylizer",
 }
 
 __all__ = [
     "EMOJI", "EMOTIONS", "Analysis", "Analyzer", "EmostyleError", "EmotionClassifier", "Face",
-    "FaceDetector", "Stylizer", "analyze", "annotate", "read_image", "write_image", "__version__",
+    "FaceDetector", "StyleRequest", "Stylizer", "analyze", "annotate", "paint", "read_image",
+    "write_image", "__version__",
 ]
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from emostyle.faces import FaceDetector
     from emostyle.images import read_image, write_image
     from emostyle.overlay import annotate
-    from emostyle.pipeline import Analyzer, analyze
+    from emostyle.pipeline import Analyzer, StyleRequest, analyze, paint
     from emostyle.results import Analysis, Face
     from emostyle.stylizer import Stylizer
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from emostyle.crops import crop_face
 from emostyle.emotions import EMOTIONS
 from emostyle.errors import EmostyleError, ModelNotFoundError
-from emostyle.faces import DetectedFace, crop_face
-from emostyle.model_files import load_card, resolve_model
+from emostyle.model_files import ModelCard, open_session, read_card, resolve_model
+from emostyle.model_files import session_options as session_options  # the former home
+from emostyle.results import DetectedFace
 
 
 @dataclass(frozen=True)
@@ -31,31 +32,13 @@ class Preprocessing:
     align: bool
 
     @classmethod
-    def from_card(cls, card: dict) -> Preprocessing:
-        inp = card["input"]
+    def from_card(cls, card: ModelCard | dict) -> Preprocessing:
+        inp = card.input if isinstance(card, ModelCard) else card["input"]
         return cls(size=int(inp["size"]), channels=int(inp["channels"]),
                    mean=tuple(float(v) for v in inp["mean"]),
                    std=tuple(float(v) for v in inp["std"]),
                    crop_margin=float(inp.get("crop_margin", 0.0)),
                    align=bool(inp.get("align", True)))
-
-
-def session_options(threads: int | None, memory_pattern: bool = True) -> ort.SessionOptions:
-    """ONNX Runtime options for our models.
-
-    ``memory_pattern=False`` for graphs that see a new input size on nearly every call (the
-    style network): ONNX Runtime's memory pattern plans one big block per shape, which only
-    pays when shapes repeat; without it a 1024x768 stylisation peaked at 405 instead of
-    549 MiB, at the same speed (first call 0.77 s both ways, 2 cores).
-    """
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.enable_mem_pattern = memory_pattern
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return opts
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -96,27 +79,23 @@ def _mean_log_proba(scaled_logits: list[np.ndarray]) -> np.ndarray:
 class _Member:
     """One ONNX network and the temperature that calibrates it on its own."""
 
-    session: ort.InferenceSession
+    session: object  # onnxruntime.InferenceSession
     input: str
     outputs: tuple[str, ...]
     temperature: float
 
     @classmethod
-    def load(cls, path: Path, threads: int | None, providers: list[str],
+    def load(cls, path: Path, threads: int | None, providers: list[str] | None,
              expected: Preprocessing | None, temperature: float | None = None) -> _Member:
         if expected is not None:
-            card = load_card(path)
+            card = read_card(path)
             if Preprocessing.from_card(card) != expected:
                 raise ModelNotFoundError(f"{path}: member preprocessing differs from its "
                                          "ensemble card's")
-            if tuple(card.get("labels", ())) != EMOTIONS:
+            if card.labels != EMOTIONS:
                 raise ModelNotFoundError(f"{path}: member labels are not the FER2013 order")
-            temperature = float(card.get("temperature", 1.0))
-        try:
-            session = ort.InferenceSession(str(path), session_options(threads),
-                                           providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelNotFoundError(f"{path}: cannot load ONNX model ({exc})") from None
+            temperature = card.temperature
+        session = open_session(path, threads, providers)
         return cls(session, session.get_inputs()[0].name,
                    tuple(o.name for o in session.get_outputs()), float(temperature or 1.0))
 
@@ -137,15 +116,17 @@ class EmotionClassifier:
     def __init__(self, model: str | Path = "default", threads: int | None = None,
                  providers: list[str] | None = None) -> None:
         self.model_path = resolve_model(model)
-        self.card = load_card(self.model_path)
-        labels = tuple(self.card.get("labels", ()))
-        if labels != EMOTIONS:
-            raise ModelNotFoundError(f"{self.model_path}: card labels {labels} are not the "
+        self.model_card = read_card(self.model_path)
+        self.card = self.model_card.data  # the JSON itself, as before
+        # Probabilities are reported in the card's label order, which must be FER2013's: the
+        # results, emoji and style catalogue all index by it.
+        self.labels = self.model_card.labels
+        if self.labels != EMOTIONS:
+            raise ModelNotFoundError(f"{self.model_path}: card labels {self.labels} are not the "
                                      f"FER2013 order {EMOTIONS}")
-        self.pre = Preprocessing.from_card(self.card)
-        self.temperature = float(self.card.get("temperature", 1.0))
-        self.tta_flip = bool(self.card.get("tta_flip", False))
-        providers = providers or ["CPUExecutionProvider"]
+        self.pre = Preprocessing.from_card(self.model_card)
+        self.temperature = self.model_card.temperature
+        self.tta_flip = self.model_card.tta_flip
         if is_ensemble_card(self.card):
             self._members = [_Member.load(path, threads, providers, self.pre)
                              for path in ensemble_member_paths(self.model_path, self.card)]
@@ -158,7 +139,7 @@ class EmotionClassifier:
 
     @property
     def name(self) -> str:
-        return str(self.card.get("name", self.model_path.stem))
+        return self.model_card.name
 
     def crops(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
         """Face crops as the model wants them: (N, S, S) gray or (N, S, S, 3) RGB uint8."""
@@ -184,7 +165,7 @@ class EmotionClassifier:
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw network outputs (N, 7), averaged with the mirror image when the card asks."""
         if len(crops) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
+            return np.zeros((0, len(self.labels)), np.float32)
         x = self.to_tensor(crops)
         if self.tta_flip:
             x = np.concatenate([x, x[..., ::-1].copy()])
@@ -228,7 +209,3 @@ class EmotionClassifier:
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, 7) in FER2013 order; each row sums to 1."""
         return softmax(self.logits(crops) / self.temperature).astype(np.float32)
-
-    def classify(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
-        """Probabilities for every face of one RGB picture, in one batch."""
-        return self.predict_proba(self.crops(image, faces))

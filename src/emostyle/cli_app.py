@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from emostyle.cli import app, out, run_guarded
+from emostyle.cli_common import out, run_guarded
 from emostyle.errors import EmostyleError, InputError
 
 
@@ -28,7 +28,6 @@ def check_address(host: str, port: int) -> None:
             raise InputError(f"--host {host}: cannot listen there ({exc.strerror})") from None
 
 
-@app.command("app")
 def app_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,
     host: Annotated[str, typer.Option(

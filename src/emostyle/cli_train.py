@@ -1,23 +1,19 @@
-"""``emostyle train / export / evaluate``: the workbench commands (need the ``train`` extra).
+"""``emostyle train / evaluate / compare / export / train-style / export-style``: the workbench.
 
-Kept apart from :mod:`emostyle.cli` so the inference commands never import torch.
+These need the ``train`` extra and import torch and :mod:`emostyle.training` inside the command
+run only; they are the one CLI module allowed to (tests/test_imports.py checks it).
 """
 
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from emostyle.cli import app, out, run_guarded
-from emostyle.errors import EmostyleError
-
-DataOpt = Annotated[Path, typer.Option(
-    "--data", help="fer2013.npz, a FER2013 csv, or an image-folder dataset (train/<class>/).")]
+from emostyle.cli_common import out, run_guarded, this_command
+from emostyle.errors import EmostyleError, InputError
 
 
 def need_torch() -> None:
@@ -28,11 +24,10 @@ def need_torch() -> None:
                             "'emostyle[train]'") from None
 
 
-def this_command() -> str:
-    return "emostyle " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+DataOpt = Annotated[Path, typer.Option(
+    "--data", help="fer2013.npz, a FER2013 csv, or an image-folder dataset (train/<class>/).")]
 
 
-@app.command()
 def train(
     arch: Annotated[str, typer.Option(help="Architecture name (see `emostyle train --list`).")
                     ] = "vgg_small",
@@ -125,7 +120,6 @@ def train(
     run_guarded(body)
 
 
-@app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `emostyle train`.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="ONNX file to write.")],
@@ -173,7 +167,6 @@ def export(
     run_guarded(body)
 
 
-@app.command()
 def evaluate(
     source: Annotated[str, typer.Argument(help="A run directory, an .onnx file, or a bundled "
                                                "model name (default, accurate).")],
@@ -248,7 +241,6 @@ def evaluate(
     run_guarded(body)
 
 
-@app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (evaluated) or "
                                                     "metrics.json files.")],
@@ -264,6 +256,156 @@ def compare(
         rows = run_compare(runs, out_dir, title)
         out.print((out_dir / "comparison.md").read_text())
         out.print(f"{len(rows)} runs compared; table and plot in {out_dir}")
+        return 0
+
+    run_guarded(body)
+
+
+def train_style(
+    style: Annotated[list[str] | None, typer.Option(
+        "--style", help="NAME=PAINTING, repeatable. A NAME that is an emotion makes the style "
+                        "that emotion's default.")] = None,
+    content_dir: Annotated[Path | None, typer.Option(
+        "--content-dir", help="Folder of content photos (searched recursively).")] = None,
+    vgg: Annotated[Path | None, typer.Option(
+        "--vgg", help="VGG16 state dict: the Caffe conv weights or torchvision's vgg16.")
+                   ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path(
+        "runs/styles"),
+    vgg_kind: Annotated[str, typer.Option(
+        "--vgg-kind", help="caffe (BGR 0-255 minus mean) | torchvision (RGB mean/std) | auto")
+                        ] = "auto",
+    crop: Annotated[int, typer.Option(help="Training crop side in pixels.")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch", help="Photos per step.")] = 4,
+    iterations: int = 4000,
+    minutes: Annotated[float, typer.Option(
+        help="Stop after this many minutes of training (0: no limit); the learning-rate "
+             "decay follows whichever of --iterations and --minutes ends first.")] = 0.0,
+    lr: float = 1e-3,
+    content_weight: Annotated[float | None, typer.Option(
+        help="Default depends on --vgg-kind (caffe 1, torchvision 1e5).")] = None,
+    style_weight: Annotated[float | None, typer.Option(
+        help="Default depends on --vgg-kind (caffe 10, torchvision 1e10).")] = None,
+    tv_weight: Annotated[float | None, typer.Option(help="Total variation (default 0).")
+                         ] = None,
+    style_size: Annotated[int, typer.Option(
+        help="Long side (px) of the paintings when their Gram matrices are taken.")] = 512,
+    single: Annotated[bool, typer.Option(
+        "--single", help="One network per style (the seed's recipe), in OUT/<name>/.")] = False,
+    holdout: Annotated[int, typer.Option(
+        help="Content photos kept out of training; losses on them go to metrics.json.")
+                       ] = 100,
+    width: Annotated[int, typer.Option(help="Channels of the first layer.")] = 16,
+    blocks: Annotated[int, typer.Option(help="Residual blocks.")] = 3,
+    separable: Annotated[bool, typer.Option(
+        help="Depthwise-separable convolutions in the residual blocks.")] = True,
+    in_kernel: Annotated[int, typer.Option(help="Kernel of the first convolution.")] = 9,
+    out_kernel: Annotated[int, typer.Option(help="Kernel of the last convolution.")] = 3,
+    max_content: Annotated[int, typer.Option(
+        help="Train on this many photos only (0: all).")] = 0,
+    sample_every: Annotated[int, typer.Option(
+        help="Write sample pictures every N iterations (0: only at the end).")] = 250,
+    log_every: int = 20,
+    seed: int = 0,
+    amp: Annotated[bool, typer.Option(
+        help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
+             "faster); float32 elsewhere.")] = True,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    threads: Annotated[int, typer.Option(
+        help="Torch CPU threads (0: default). Use 1 when other jobs share the CPU.")] = 0,
+    resume: Annotated[bool, typer.Option(
+        help="Continue the run in --out with its saved settings.")] = False,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="At the end, export to this .onnx with its card.")] = None,
+) -> None:
+    """Train a style network (several styles in one, or --single) with the VGG16 loss."""
+
+    def body() -> int:
+        need_torch()
+        from emostyle.training.style_fit import (
+            StyleFitConfig,
+            parse_style_args,
+            train_single_styles,
+            train_styles,
+        )
+
+        if single and export is not None:
+            raise InputError("--single trains one network per style: export each "
+                             "OUT/<name> with `emostyle export-style`")
+        if vgg_kind not in ("auto", "caffe", "torchvision"):
+            raise InputError(f"--vgg-kind must be caffe, torchvision or auto, got {vgg_kind!r}")
+        if resume:
+            cfg = StyleFitConfig()  # the run directory's own config is used
+        else:
+            missing = [o for o, v in (("--style", style), ("--content-dir", content_dir),
+                                      ("--vgg", vgg)) if not v]
+            if missing:
+                raise InputError(f"missing {', '.join(missing)} (needed unless --resume)")
+            from emostyle.training.vgg_loss import load_vgg
+            kind = load_vgg(vgg, None if vgg_kind == "auto" else vgg_kind).kind
+            cfg = StyleFitConfig(
+                styles=parse_style_args(style), content_dir=str(content_dir), vgg=str(vgg),
+                vgg_kind=kind, crop=crop, batch_size=batch_size, iterations=iterations,
+                minutes=minutes, lr=lr, content_weight=content_weight,
+                style_weight=style_weight, tv_weight=tv_weight, style_size=style_size,
+                holdout=holdout, max_content=max_content,
+                net={"width": width, "blocks": blocks, "separable": separable,
+                     "in_kernel": in_kernel, "out_kernel": out_kernel},
+                seed=seed, device=device, amp=amp, threads=threads, log_every=log_every,
+                sample_every=sample_every)
+        command = this_command()
+        if single:
+            runs = train_single_styles(cfg, out_dir, resume=resume)
+            for name, m in runs.items():
+                report(name, m)
+            return 0
+        metrics = train_styles(cfg, out_dir, resume=resume)
+        (out_dir / "command.txt").write_text(command + "\n")
+        report(out_dir.name, metrics)
+        if export is not None:
+            _export(out_dir, export, name=export.stem, summary="", command=command)
+        return 0
+
+    run_guarded(body)
+
+
+def report(name: str, metrics: dict) -> None:
+    hold = metrics.get("holdout", {}).get("mean")
+    line = f"{name}: {metrics['iterations']} iterations in {metrics['train_seconds'] / 60:.1f} min"
+    if hold:
+        line += (f"; held-out content loss {hold['content_weighted']:.4g}, style loss "
+                 f"{hold['style_weighted']:.4g} (weighted, mean over styles)")
+    out.print(line)
+
+
+def _export(run_dir: Path, output: Path, name: str, summary: str, command: str) -> None:
+    from emostyle.training.style_export import export_style_onnx, style_card, write_card
+    from emostyle.training.style_fit import load_style_run
+
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"{output}: the output must end in .onnx")
+    net, cfg, metrics = load_style_run(run_dir)
+    parity = export_style_onnx(net, output)
+    if not command and (run_dir / "command.txt").is_file():
+        command = (run_dir / "command.txt").read_text().strip()
+    card = style_card(name, net, cfg, metrics, output, parity, summary=summary,
+                      command=command)
+    write_card(output, card)
+    out.print(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB) and its card; parity "
+              f"max |pixel diff| {parity['max_abs_pixel_diff']:.1e} (0..255)")
+
+
+def export_style(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by train-style.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="ONNX file to write.")],
+    name: Annotated[str | None, typer.Option(help="Model name for the card.")] = None,
+    summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
+) -> None:
+    """Export a style run to ONNX (dynamic size, style-weight input) with a parity check."""
+
+    def body() -> int:
+        need_torch()
+        _export(run_dir, output, name or output.stem, summary, "")
         return 0
 
     run_guarded(body)

@@ -8,11 +8,18 @@ from typing import Annotated
 
 import typer
 
-from emostyle.cli import FaceModelOpt, ModelOpt, app, err, out, run_guarded
+from emostyle.cli_common import (
+    MIN_SCORE,
+    FaceModelOpt,
+    MinScoreOpt,
+    ModelOpt,
+    err,
+    out,
+    run_guarded,
+)
 from emostyle.errors import EmostyleError, InputError
 
 
-@app.command()
 def video(
     source: Annotated[Path | None, typer.Argument(help="Video file to read.")] = None,
     output: Annotated[Path | None, typer.Option(
@@ -33,6 +40,7 @@ def video(
     max_frames: Annotated[int, typer.Option(help="Stop after N frames (0: all).")] = 0,
     model: ModelOpt = "default",
     face_model: FaceModelOpt = None,
+    min_score: MinScoreOpt = MIN_SCORE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")
                        ] = False,
 ) -> None:
@@ -51,7 +59,7 @@ def video(
             raise InputError("nothing to do: give -o OUTPUT, --log PATH or --show")
         log_path = log or (output.with_suffix(".csv") if output else None)
         plot_path = plot or (output.with_suffix(".png") if output else None)
-        analyzer = Analyzer(model, face_model)
+        analyzer = Analyzer(model, face_model, min_score=min_score)
         stylizer = None
         if stylize:
             from emostyle.stylizer import Stylizer

@@ -17,17 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
+from emostyle.detection import DEFAULT_MIN_SCORE
 from emostyle.errors import EmostyleError, InputError
 
 
 class AnalyzeBatch:
     """Ray Data callable class: a batch of paths in, a batch of JSON records out."""
 
-    def __init__(self, model: str, face_model_bytes: bytes | None) -> None:
+    def __init__(self, model: str, face_model_bytes: bytes | None,
+                 min_score: float = DEFAULT_MIN_SCORE) -> None:
         import hashlib
         import os
 
-        from emostyle.faces import cache_dir
+        from emostyle.model_files import cache_dir
         from emostyle.pipeline import Analyzer
 
         face_path = None
@@ -40,7 +42,7 @@ class AnalyzeBatch:
                 tmp = face_path.with_suffix(f".{os.getpid()}.part")
                 tmp.write_bytes(face_model_bytes)
                 os.replace(tmp, face_path)
-        self.analyzer = Analyzer(model, face_path, threads=1)
+        self.analyzer = Analyzer(model, face_path, min_score=min_score, threads=1)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
         from emostyle.images import read_image
@@ -57,7 +59,8 @@ class AnalyzeBatch:
 
 def analyze_on_ray(paths: list[Path], write: Callable[[dict], None], model: str = "default",
                    face_model: str | Path | None = None, address: str = "local",
-                   num_cpus: int | None = None, batch_size: int = 16) -> int:
+                   num_cpus: int | None = None, batch_size: int = 16,
+                   min_score: float = DEFAULT_MIN_SCORE) -> int:
     """Analyze ``paths`` on Ray and pass each record to ``write``; returns the record count.
 
     ``address`` is ``local`` (start a Ray instance on this machine with ``num_cpus``), ``auto``
@@ -82,7 +85,8 @@ def analyze_on_ray(paths: list[Path], write: Callable[[dict], None], model: str 
         workers = max(1, int(ray.available_resources().get("CPU", 1)))
         ds = ray.data.from_items([{"path": str(p)} for p in paths])
         ds = ds.map_batches(AnalyzeBatch, fn_constructor_kwargs={
-            "model": model, "face_model_bytes": face_bytes}, batch_size=batch_size,
+            "model": model, "face_model_bytes": face_bytes, "min_score": min_score},
+            batch_size=batch_size,
             concurrency=min(workers, max(1, len(paths) // batch_size + 1)), num_cpus=1)
         count = 0
         for row in ds.iter_rows():

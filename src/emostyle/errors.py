@@ -25,6 +25,10 @@ class ModelNotFoundError(EmostyleError):
     exit_code = 3
 
 
+class StylesUnavailable(ModelNotFoundError):
+    """Style transfer cannot run here (its module or model file is missing); says which."""
+
+
 class DatasetError(EmostyleError):
     """Training or evaluation data is missing or malformed; the message names the row or file."""
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emostyle.crops import crop_transform
 from emostyle.emotions import EMOTIONS, canonical
-from emostyle.faces import DetectedFace, crop_transform
 from emostyle.images import read_image
-from emostyle.pipeline import Analyzer
+from emostyle.pipeline import Analyzer, shared_analyzer
 from emostyle.results import Analysis, Face
 
 
@@ -75,7 +75,7 @@ class Explainer:
         if analysis is None:
             analysis = self.analyzer.analyze(image)
         clf, pre = self.classifier, self.classifier.pre
-        faces = [DetectedFace(f.box, f.landmarks, f.detection_score) for f in analysis.faces]
+        faces = [f.detected for f in analysis.faces]
         if not faces:
             return []
         crops = clf.crops(image, faces)
@@ -119,10 +119,8 @@ def explain(image: np.ndarray | str | Path, model: str = "default",
             emotions: list[str] | None = None) -> list[FaceExplanation]:
     """Class activation maps for every face of a picture.
 
-    >>> [(e.emotion, e.heatmap.shape) for e in emostyle.explain("examples/astronaut.jpg")]
-    ... # doctest: +SKIP
+    >>> from emostyle.explain import explain
+    >>> [(e.emotion, e.heatmap.shape) for e in explain("examples/astronaut.jpg")]
     [('happy', (48, 48))]
     """
-    from emostyle.pipeline import _shared_analyzer
-
-    return Explainer(_shared_analyzer(str(model), None, True)).explain(image, emotions)
+    return Explainer(shared_analyzer(model)).explain(image, emotions)

@@ -1,22 +1,29 @@
-"""Face detection with YuNet (``cv2.FaceDetectorYN``) and aligned face crops.
+"""Face detection with YuNet (``cv2.FaceDetectorYN``): finding the model file, and the detector.
 
 YuNet is the fastest accurate CPU face detector OpenCV ships (about 75k parameters). It runs on a
 downscaled copy of the picture, so a 12000x9000 photo costs what a 1280 px one does; boxes and
-landmarks are mapped back to the original pixels.
+landmarks are mapped back to the original pixels. Crop geometry lives in :mod:`emostyle.crops`
+and the detector interface in :mod:`emostyle.detection` (their names are importable from here
+too, as they were before).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from emostyle.crops import crop_face, crop_transform, whole_image_face
+from emostyle.detection import DEFAULT_MIN_SCORE, MIN_SIDE
 from emostyle.errors import ModelNotFoundError
+from emostyle.model_files import cache_dir
+from emostyle.results import DetectedFace
+
+__all__ = ["ENV_VAR", "LANDMARK_NAMES", "YUNET_FILE", "DetectedFace", "FaceDetector",
+           "cache_dir", "crop_face", "crop_transform", "resolve_face_model", "whole_image_face"]
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
 YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
@@ -27,24 +34,6 @@ ENV_VAR = "EMOSTYLE_FACE_MODEL"
 # Landmark order YuNet returns: right eye, left eye (from the viewer: left, right), nose tip,
 # right mouth corner, left mouth corner.
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
-
-
-@dataclass(frozen=True)
-class DetectedFace:
-    """A face found in a picture, in that picture's pixel coordinates."""
-
-    box: tuple[float, float, float, float]  # x, y, width, height
-    landmarks: tuple[tuple[float, float], ...]  # 5 points, order of LANDMARK_NAMES
-    score: float
-
-    @property
-    def area(self) -> float:
-        return self.box[2] * self.box[3]
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "emostyle"
 
 
 def sha256(path: Path) -> str:
@@ -109,25 +98,35 @@ def _download(target: Path) -> Path:
 class FaceDetector:
     """YuNet face detector; build once, call :meth:`detect` on many pictures.
 
-    ``max_side`` bounds the longer side of the copy detection runs on: faces smaller than about
-    10 px in that copy are missed, so raise it for group photos with tiny faces.
+    ``min_score`` drops faces detected with a lower score. ``max_side`` bounds the longer side
+    of the copy detection runs on: faces smaller than about 10 px in that copy are missed, so
+    raise it for group photos with tiny faces. (``score_threshold`` is the former name of
+    ``min_score`` and still accepted.)
     """
 
-    MIN_SIDE = 16  # below this a picture cannot hold a detectable face
+    MIN_SIDE = MIN_SIDE
 
-    def __init__(self, model: str | Path | None = None, score_threshold: float = 0.7,
-                 nms_threshold: float = 0.3, max_side: int = 960, top_k: int = 200) -> None:
+    def __init__(self, model: str | Path | None = None, min_score: float = DEFAULT_MIN_SCORE,
+                 nms_threshold: float = 0.3, max_side: int = 960, top_k: int = 200, *,
+                 score_threshold: float | None = None) -> None:
+        if score_threshold is not None:
+            min_score = score_threshold
         self.model_path = resolve_face_model(model)
-        self.score_threshold = score_threshold
+        self.min_score = float(min_score)
         self.max_side = max_side
         # OpenCV 5 warns on every detector about DNN targets it ignores; keep the CLI quiet.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self._net = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320),
-                                                  score_threshold, nms_threshold, top_k)
+                                                  self.min_score, nms_threshold, top_k)
         except cv2.error as exc:
             raise ModelNotFoundError(f"{self.model_path}: not a usable YuNet model ({exc})"
                                      ) from None
+
+    @property
+    def score_threshold(self) -> float:
+        """The former name of :attr:`min_score`."""
+        return self.min_score
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         """Faces in an RGB uint8 picture, highest score first."""
@@ -156,56 +155,3 @@ class FaceDetector:
             pts = tuple((float(r[4 + 2 * i]) * sx, float(r[5 + 2 * i]) * sy) for i in range(5))
             faces.append(DetectedFace((x0, y0, x1 - x0, y1 - y0), pts, float(r[14])))
         return sorted(faces, key=lambda f: -f.score)
-
-
-def whole_image_face(image: np.ndarray, margin: float) -> DetectedFace:
-    """Treat the whole picture as one face crop (for inputs that are already face crops).
-
-    The box is shrunk by ``margin`` so that :func:`crop_face` with the same margin gives back
-    exactly the whole picture (centre square for non-square pictures).
-    """
-    h, w = image.shape[:2]
-    side = min(h, w) / (1 + margin)
-    return DetectedFace(((w - side) / 2, (h - side) / 2, side, side), (), 1.0)
-
-
-def crop_transform(face: DetectedFace, size: int, margin: float, align: bool = True
-                   ) -> np.ndarray:
-    """The 2x3 affine map from picture pixels to the ``size`` x ``size`` face crop.
-
-    Its inverse (``cv2.invertAffineTransform``) takes anything computed on the crop, such as
-    a heat map, back onto the picture.
-    """
-    x, y, w, h = face.box
-    cx, cy = x + w / 2, y + h / 2
-    side = max(w, h) * (1 + margin)
-    angle = 0.0
-    if align and len(face.landmarks) >= 2:
-        (rx, ry), (lx, ly) = face.landmarks[0], face.landmarks[1]
-        angle = math.degrees(math.atan2(ly - ry, lx - rx))
-    m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
-    m[0, 2] += size / 2 - cx
-    m[1, 2] += size / 2 - cy
-    return m
-
-
-def crop_face(image: np.ndarray, face: DetectedFace, size: int, margin: float,
-              align: bool = True, gray: bool = True) -> np.ndarray:
-    """An upright square crop of ``face``, ``size`` x ``size``, uint8 (gray or RGB).
-
-    The square is centred on the box with side ``max(w, h) * (1 + margin)``, rotated so the eyes
-    are level when ``align`` and landmarks exist. Pixels outside the picture replicate its edge
-    (as FER2013's own crops do near borders). Big faces are warped to 4x the target and then
-    area-resized, so the small crop is not aliased.
-    """
-    x, y, w, h = face.box
-    side = max(w, h) * (1 + margin)
-    inter = size if side <= 4 * size else 4 * size
-    m = crop_transform(face, inter, margin, align)
-    crop = cv2.warpAffine(image, m, (inter, inter), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-    if inter != size:
-        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    if gray:
-        crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    return crop

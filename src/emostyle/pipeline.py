@@ -1,32 +1,55 @@
-"""Picture in, :class:`Analysis` out: detect faces, crop, classify in one batch."""
+"""Picture in, :class:`Analysis` out; analysis and a :class:`StyleRequest` in, painting out.
+
+``analyze``: detect faces, crop, classify them all in one batch. ``paint``: decide which style
+(or blend of styles) the request and the picture's mood call for, and repaint the picture in it.
+Every front end (CLI, web app, video, Ray) paints through :func:`paint`, so one photo gets the
+same style weights and the same picture wherever it is painted.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emostyle.classifier import EmotionClassifier
-from emostyle.faces import FaceDetector, whole_image_face
+from emostyle.crops import whole_image_face
+from emostyle.detection import DEFAULT_MIN_SCORE, MIN_SIDE, FaceFinder
+from emostyle.emotions import EMOJI, EMOTIONS, SYNONYMS, canonical
+from emostyle.errors import InputError
 from emostyle.images import read_image
 from emostyle.results import Analysis, Face
+
+if TYPE_CHECKING:
+    from emostyle.stylizer import Stylizer
 
 
 class Analyzer:
     """Face detector + emotion classifier, loaded once and reused for many pictures.
 
     ``detect=False`` treats each picture as one ready-made face crop (FER2013-style inputs).
-    ``min_confidence`` drops faces whose detection score is below it.
+    ``min_score`` drops faces whose detection score is below it (``min_detection_score`` is its
+    former name, still accepted). ``detector`` replaces YuNet with any :class:`FaceFinder`.
     """
 
     def __init__(self, model: str | Path = "default", face_model: str | Path | None = None,
-                 detect: bool = True, min_detection_score: float = 0.7,
-                 detect_max_side: int = 960, threads: int | None = None) -> None:
+                 detect: bool = True, min_score: float = DEFAULT_MIN_SCORE,
+                 detect_max_side: int = 960, threads: int | None = None, *,
+                 detector: FaceFinder | None = None,
+                 min_detection_score: float | None = None) -> None:
+        if min_detection_score is not None:
+            min_score = min_detection_score
         self.classifier = EmotionClassifier(model, threads=threads)
         self.detect = detect
-        self.detector = (FaceDetector(face_model, score_threshold=min_detection_score,
-                                      max_side=detect_max_side) if detect else None)
+        self.min_score = float(min_score)
+        if detector is None and detect:
+            from emostyle.faces import FaceDetector
+
+            detector = FaceDetector(face_model, min_score=min_score, max_side=detect_max_side)
+        self.detector: FaceFinder | None = detector if detect else None
 
     def analyze(self, image: np.ndarray | str | Path, source: str | None = None) -> Analysis:
         """Faces and emotions of one picture (an RGB uint8 array or a path)."""
@@ -47,7 +70,7 @@ class Analyzer:
                 found = [whole_image_face(image, self.classifier.pre.crop_margin)]
             else:
                 found = self.detector.detect(image)
-                if min(h, w) < FaceDetector.MIN_SIDE:
+                if min(h, w) < MIN_SIDE:
                     notes.append(f"image is {w}x{h} px, too small to hold a face")
                 elif not found:
                     notes.append("no face found")
@@ -70,6 +93,12 @@ def _shared_analyzer(model: str, face_model: str | None, detect: bool) -> Analyz
     return Analyzer(model, face_model, detect)
 
 
+def shared_analyzer(model: str | Path = "default", face_model: str | Path | None = None,
+                    detect: bool = True) -> Analyzer:
+    """The analyzer :func:`analyze` uses: built on first use, then reused (up to 4 kept)."""
+    return _shared_analyzer(str(model), None if face_model is None else str(face_model), detect)
+
+
 def analyze(image: np.ndarray | str | Path, model: str = "default",
             face_model: str | None = None, detect: bool = True) -> Analysis:
     """Faces and emotions of one picture; models are loaded on first use and reused.
@@ -78,4 +107,160 @@ def analyze(image: np.ndarray | str | Path, model: str = "default",
     >>> result.faces[0].emotion, result.faces[0].emoji          # doctest: +SKIP
     ('happy', '😄')
     """
-    return _shared_analyzer(str(model), face_model, detect).analyze(image)
+    return shared_analyzer(model, face_model, detect).analyze(image)
+
+
+# ------------------------------------------------------------------------------------ painting
+
+# How a request can pick the style. "per_face" (each face's region in its own style) is planned:
+# it will be one more mode here and one more branch in choose_style.
+PAINT_MODES = ("auto", "emotion", "blend")
+# The long side the style network runs at unless a request says otherwise (docs/styles.md).
+DEFAULT_PAINT_SIDE = 1024
+# In a blend, emotions with less of the mood than this are left out: they change no visible
+# pixel, and leaving them out keeps the weights (and cache keys) stable from frame to frame.
+MIN_BLEND_WEIGHT = 0.01
+
+
+@dataclass(frozen=True)
+class StyleRequest:
+    """How a picture should be painted.
+
+    ``mode``: ``auto`` (the style of the mood's most likely emotion), ``emotion`` (the style of
+    ``emotion``, which may also name a style of the model) or ``blend`` (the styles mixed by the
+    mood's probabilities). A picture without a face, or whose mood the style model has no style
+    for, is painted in ``fallback``'s style. ``strength`` 0 keeps the photo, 1 is the full
+    painting; ``keep_colors`` keeps the photo's colours; the network runs on a copy at most
+    ``max_side`` long (None: full resolution, in tiles when big).
+    """
+
+    mode: str = "auto"
+    emotion: str = "neutral"
+    strength: float = 1.0
+    keep_colors: bool = False
+    max_side: int | None = DEFAULT_PAINT_SIDE
+    fallback: str = "neutral"
+
+    def __post_init__(self) -> None:
+        if self.mode not in PAINT_MODES:
+            raise InputError(f"unknown painting mode {self.mode!r}; expected one of: "
+                             f"{', '.join(PAINT_MODES)}")
+        try:
+            canonical(self.fallback)
+        except ValueError as exc:
+            raise InputError(f"fallback: {exc}") from None
+
+    @property
+    def needs_analysis(self) -> bool:
+        """Whether the style depends on the faces (so the picture must be analysed first)."""
+        return self.mode != "emotion"
+
+
+@dataclass(frozen=True)
+class StyleChoice:
+    """The style a request resolves to for one picture, and a sentence saying so.
+
+    Exactly one of ``style`` (an emotion or style name) and ``weights`` (``{emotion: weight}``,
+    summing to 1) is set. ``fallback`` says the request's fallback was used; ``tag`` names the
+    choice in file names (the emotion, the style, or ``blend``).
+    """
+
+    style: str | None
+    weights: dict[str, float] | None
+    description: str
+    fallback: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.style, tuple(sorted((self.weights or {}).items())))
+
+    @property
+    def tag(self) -> str:
+        return "blend" if self.style is None else self.style.strip().lower()
+
+
+@dataclass(frozen=True)
+class Painting:
+    """A painted picture, the choice behind it and the style-weight vector the network got."""
+
+    image: np.ndarray
+    choice: StyleChoice
+    style_weights: np.ndarray  # (S,) in the style model's order, sums to 1
+
+
+def _styled_emotions(stylizer: Stylizer | None) -> frozenset[str]:
+    """The emotions the style model has a style for (all seven when it is not known yet)."""
+    if stylizer is None:
+        return frozenset(EMOTIONS)
+    return frozenset(stylizer.catalogue.emotion_weights)
+
+
+def _named(emotion: str) -> str:
+    key = SYNONYMS.get(emotion.strip().lower(), emotion.strip().lower())
+    return f"{EMOJI[key]} {emotion}" if key in EMOJI else emotion
+
+
+def choose_style(analysis: Analysis | None, request: StyleRequest,
+                 stylizer: Stylizer | None = None) -> StyleChoice:
+    """Resolve ``request`` against the picture's mood: the one place this is decided.
+
+    Rules: ``emotion`` takes the named emotion or style as it is. ``auto`` takes the mood's
+    most likely emotion among those the style model has a style for. ``blend`` weights the
+    styled emotions by their share of the mood, leaving out shares under 1% and normalising the
+    rest to sum 1. No face (or no styled emotion in the mood): the ``fallback`` style. Give the
+    ``stylizer`` so its catalogue (and a user's styles.toml) decides which emotions are styled.
+    """
+    if request.mode == "emotion":
+        return StyleChoice(request.emotion, None, f"in the {_named(request.emotion)} style, "
+                                                  "as chosen")
+    fallback = canonical(request.fallback)
+    probs = None if analysis is None else analysis.mood_probabilities
+    if probs is None:
+        why = "no face, so no mood" + (" to blend" if request.mode == "blend" else "")
+        return StyleChoice(fallback, None, f"in the {fallback} style: {why}", fallback=True)
+    styled = _styled_emotions(stylizer)
+    mood = {e: float(p) for e, p in zip(EMOTIONS, probs, strict=True) if e in styled and p > 0}
+    if request.mode == "blend":
+        kept = {e: p for e, p in mood.items() if p >= MIN_BLEND_WEIGHT}
+        total = sum(kept.values())
+        if total > 0:
+            weights = {e: round(p / total, 4) for e, p in kept.items()}
+            top = sorted(weights.items(), key=lambda kv: -kv[1])[:3]
+            parts = ", ".join(f"{EMOJI[e]} {e} {p:.0%}" for e, p in top)
+            return StyleChoice(None, weights,
+                               f"in a blend of styles weighted by the mood: {parts}")
+    elif mood:
+        best = max(mood, key=mood.get)
+        if best == analysis.mood:
+            return StyleChoice(best, None, f"in the style of the mood, {EMOJI[best]} {best}")
+        return StyleChoice(best, None, f"in the {EMOJI[best]} {best} style: the mood, "
+                                       f"{analysis.mood}, has no style in this model")
+    return StyleChoice(fallback, None, f"in the {fallback} style: this style model has no "
+                                       "style for the mood", fallback=True)
+
+
+def paint_choice(stylizer: Stylizer, image: np.ndarray, choice: StyleChoice,
+                 request: StyleRequest) -> Painting:
+    """``image`` repainted as an already made ``choice`` says, with ``request``'s settings."""
+    vector = stylizer.style_weights(choice.style, choice.weights)
+    out = stylizer.stylize(image, style=choice.style, weights=choice.weights,
+                           strength=request.strength, keep_colors=request.keep_colors,
+                           max_side=request.max_side)
+    return Painting(out, choice, vector)
+
+
+def paint(stylizer: Stylizer, image: np.ndarray, analysis: Analysis | None,
+          request: StyleRequest | None = None) -> Painting:
+    """Repaint ``image`` (RGB uint8) as ``request`` asks, given the picture's ``analysis``.
+
+    >>> st = emostyle.Stylizer("styles")                                  # doctest: +SKIP
+    >>> photo = emostyle.read_image("examples/astronaut.jpg")            # doctest: +SKIP
+    >>> p = emostyle.paint(st, photo, emostyle.analyze(photo),            # doctest: +SKIP
+    ...                    emostyle.StyleRequest("blend", strength=0.8))
+    >>> p.choice.weights, p.image.shape                                   # doctest: +SKIP
+    ({'happy': 1.0}, (512, 512, 3))
+
+    ``analysis`` may be None for ``mode="emotion"``, which does not look at the faces.
+    """
+    request = request or StyleRequest()
+    return paint_choice(stylizer, image, choose_style(analysis, request, stylizer), request)

@@ -1,4 +1,10 @@
-"""Result types: what emostyle says about a face and about a picture (frozen dataclasses)."""
+"""Result types: what emostyle says about a face and about a picture (frozen dataclasses).
+
+:class:`DetectedFace` is what a face detector finds (box, landmarks, score); :class:`Face` adds
+the emotion probabilities; :class:`Analysis` holds every face of one picture and its mood. New
+per-face facts (for example a flag for faces too small to read) are added here, as fields with a
+default, so every producer and consumer keeps working.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,19 @@ import numpy as np
 
 from emostyle.emotions import EMOJI, EMOTIONS
 from emostyle.uncertainty import UNCERTAIN_MOOD_WEIGHT, uncertain_reason
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """A face found in a picture, in that picture's pixel coordinates (no emotion yet)."""
+
+    box: tuple[float, float, float, float]  # x, y, width, height
+    landmarks: tuple[tuple[float, float], ...]  # eyes, nose, mouth corners (may be empty)
+    score: float
+
+    @property
+    def area(self) -> float:
+        return self.box[2] * self.box[3]
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,11 @@ class Face:
     @property
     def uncertain(self) -> bool:
         return self.uncertain_reason is not None
+
+    @property
+    def detected(self) -> DetectedFace:
+        """Where the face is, without the emotion: what crops and maps are computed from."""
+        return DetectedFace(self.box, self.landmarks, self.detection_score)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(self.probabilities)[::-1][:k]

@@ -32,9 +32,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from emostyle.classifier import session_options
 from emostyle.errors import InputError, ModelNotFoundError
-from emostyle.model_files import load_card, resolve_model
+from emostyle.model_files import open_session, read_card, resolve_model
 from emostyle.styles import StyleCatalogue, default_toml_path
 
 MIN_SIDE = 32  # smaller pictures are edge-padded to this for the network, then cropped back
@@ -54,7 +53,8 @@ class Stylizer:
                  tile: int = 768, overlap: int | None = None,
                  stats_side: int | None = None, max_pixels: int = 1024 * 1024) -> None:
         self.model_path = resolve_model(model)
-        self.card = load_card(self.model_path)
+        self.model_card = read_card(self.model_path)
+        self.card = self.model_card.data  # the JSON itself, as before
         toml = default_toml_path() if styles_toml is None else (
             None if styles_toml is False else Path(styles_toml))
         self.catalogue = StyleCatalogue.from_card(self.card, toml)
@@ -79,12 +79,7 @@ class Stylizer:
         self.stats_size = 2 * int(self.card.get("norm_channels", 0))
 
     def _load(self, path: Path, inputs: set[str]) -> ort.InferenceSession:
-        try:
-            session = ort.InferenceSession(str(path),
-                                           session_options(self._threads, memory_pattern=False),
-                                           providers=self._providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelNotFoundError(f"{path}: cannot load ONNX model ({exc})") from None
+        session = open_session(path, self._threads, self._providers, memory_pattern=False)
         names = {i.name for i in session.get_inputs()}
         if names != inputs:
             raise ModelNotFoundError(f"{path}: not a style model (inputs {sorted(names)}, "
@@ -109,6 +104,14 @@ class Stylizer:
     def styles(self) -> tuple[str, ...]:
         """Style names in the model's order."""
         return self.catalogue.names
+
+    def painting_for(self, emotion: str) -> str | None:
+        """The title(s) of the painting(s) ``emotion`` is painted after; None when unstyled.
+
+        Read from the catalogue, so a user's styles.toml override is named correctly.
+        """
+        titles = next((t for e, _, t in self.catalogue.describe() if e == emotion), None)
+        return titles if titles and titles != "-" else None
 
     def style_weights(self, style: str | None = None,
                       weights: dict[str, float] | None = None) -> np.ndarray:

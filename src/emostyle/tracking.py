@@ -33,7 +33,6 @@ class Track:
     face: Face
     smoothed: np.ndarray
     last_seen: int
-    hits: int = 1
     history: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
 
@@ -79,11 +78,15 @@ class FaceTracker:
                 track = self.tracks[tid]
                 track.smoothed = self.alpha * probs + (1 - self.alpha) * track.smoothed
                 track.face, track.last_seen = face, frame
-                track.hits += 1
             seen.append(track)
         for tid in [t for t, tr in self.tracks.items() if frame - tr.last_seen > self.max_age]:
             del self.tracks[tid]
         return seen
+
+    @property
+    def started(self) -> int:
+        """How many tracks were started so far (faces followed, including dropped ones)."""
+        return self._next_id - 1
 
     @staticmethod
     def smoothed_face(track: Track) -> Face:

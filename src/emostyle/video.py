@@ -23,7 +23,7 @@ import numpy as np
 from emostyle.emotions import EMOTIONS
 from emostyle.errors import InputError
 from emostyle.overlay import draw_face
-from emostyle.pipeline import Analyzer
+from emostyle.pipeline import Analyzer, StyleRequest, paint
 from emostyle.results import Analysis
 from emostyle.tracking import FaceTracker
 
@@ -200,18 +200,21 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                   stylizer=None, every: int = 1, alpha: float = 0.35,  # noqa: ANN001
                   temporal_blend: float = 0.6, log_path: Path | None = None,
                   plot_path: Path | None = None, max_frames: int = 0,
-                  on_frame: Callable[[int, int, np.ndarray], bool | None] | None = None
-                  ) -> VideoReport:
+                  on_frame: Callable[[int, int, np.ndarray], bool | None] | None = None,
+                  style: StyleRequest | None = None, draw_faces: bool = True) -> VideoReport:
     """Analyze (and optionally stylize) every frame; write the overlaid video and a log.
 
     ``every`` analyzes one frame in N and carries the tracks over in between. With a
-    ``stylizer`` each frame is repainted in the current smoothed mood; ``temporal_blend`` is the
-    weight of the new stylized frame against the previous output (1 = no blending), which
-    removes most frame-to-frame shimmer of feed-forward style networks. ``on_frame(index,
-    total, frame)`` is called for progress and display; returning False stops early.
+    ``stylizer`` each frame is painted by :func:`emostyle.pipeline.paint` from the current
+    smoothed mood, as ``style`` asks (default: a blend by the mood at full resolution);
+    ``temporal_blend`` is the weight of the new stylized frame against the previous output
+    (1 = no blending), which removes most frame-to-frame shimmer of feed-forward style networks.
+    ``draw_faces=False`` leaves out the boxes and emoji. ``on_frame(index, total, frame)`` is
+    called for progress and display; returning False stops early.
     """
     if every < 1:
         raise InputError(f"--every must be 1 or more, got {every}")
+    style = style or StyleRequest("blend", max_side=None)
     reader = FrameReader(source)
     info = reader.info
     writer = VideoWriter(output, info.fps, (info.width, info.height)) if output else None
@@ -239,9 +242,8 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                                                                    strict=True)}})
             out = frame
             if stylizer is not None:
-                mood = Analysis(tuple(shown), info.width, info.height).mood_probabilities
-                weights = dict(zip(EMOTIONS, mood, strict=True)) if mood else {"neutral": 1.0}
-                raw = stylizer.stylize(frame, weights=weights)
+                smoothed = Analysis(tuple(shown), info.width, info.height)
+                raw = paint(stylizer, frame, smoothed, style).image
                 out = raw
                 if prev_out is not None and temporal_blend < 1.0:
                     out = cv2.addWeighted(raw, temporal_blend, prev_out, 1 - temporal_blend, 0)
@@ -252,7 +254,7 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                 out = out.copy()
             else:
                 out = frame  # drawing in place: the decoded frame is ours
-            for face in shown:
+            for face in shown if draw_faces else ():
                 draw_face(out, face)
             if writer is not None:
                 writer.write(out)
@@ -276,7 +278,7 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
     report.seconds = time.time() - t0
     report.fps = report.frames / max(report.seconds, 1e-9)
     report.skipped_frames = list(reader.skipped)
-    report.tracks = tracker._next_id - 1
+    report.tracks = tracker.started
     if flicker_in:
         report.flicker = {"input": float(np.mean(flicker_in[1:] or [0])),
                           "stylized_raw": float(np.mean(flicker_raw[1:] or [0])),

@@ -77,7 +77,6 @@ def test_mirror_websocket_refuses_bad_settings(app_url, ws_connect, query):
 
 
 def test_app_command_refuses_a_busy_port():
-    import emostyle.cli_app  # noqa: F401  (registers `app`)
     from emostyle.cli import app
 
     with socket.socket() as s:
@@ -90,7 +89,6 @@ def test_app_command_refuses_a_busy_port():
 
 
 def test_app_command_refuses_an_unknown_host():
-    import emostyle.cli_app  # noqa: F401
     from emostyle.cli import app
 
     result = CliRunner().invoke(app, ["app", "--host", "no-such-host.invalid"])
@@ -99,7 +97,6 @@ def test_app_command_refuses_an_unknown_host():
 
 
 def test_app_command_refuses_an_address_of_another_machine():
-    import emostyle.cli_app  # noqa: F401
     from emostyle.cli import app
 
     result = CliRunner().invoke(app, ["app", "--host", "192.0.2.1"])  # TEST-NET-1

@@ -19,8 +19,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from emostyle import pipeline
+from emostyle.detection import DEFAULT_MIN_SCORE
 from emostyle.emotions import COLORS_BGR, EMOJI, EMOTIONS
-from emostyle.errors import EmostyleError, ImageReadError, InputError, ModelNotFoundError
+from emostyle.errors import ImageReadError, InputError, ModelNotFoundError, StylesUnavailable
 from emostyle.images import IMAGE_SUFFIXES, read_image
 from emostyle.model_files import BUNDLED, BUNDLED_DIR, load_card
 from emostyle.pipeline import Analyzer
@@ -33,16 +35,12 @@ MAX_SIDE = 4096
 # Analysers are built with this detection score; the page's threshold filters above it, so
 # moving the slider does not load a new model.
 MIN_DETECTION_SCORE = 0.3
-DEFAULT_DETECTION_SCORE = 0.7
+DEFAULT_DETECTION_SCORE = DEFAULT_MIN_SCORE
 # Long side the style network runs at; the result is brought back to full size edge-aware.
 DEFAULT_STYLE_SIDE = 768
 UPLOAD_TYPES = tuple(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
 EMOTION_MODEL_NAMES = ("default", "accurate")
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-class StylesUnavailable(EmostyleError):
-    """Style transfer cannot run here (module or model file missing); the page says why."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ class SharedAnalyzer:
                  threads: int | None = None) -> None:
         self.model = str(model)
         self.detect = detect
-        self._analyzer = Analyzer(model, detect=detect, min_detection_score=MIN_DETECTION_SCORE,
+        self._analyzer = Analyzer(model, detect=detect, min_score=MIN_DETECTION_SCORE,
                                   threads=threads)
         self._lock = threading.Lock()
 
@@ -124,7 +122,6 @@ class SharedAnalyzer:
         with self._lock:
             result = self._analyzer.analyze(image, source=source)
         return keep_confident(result, min_score) if self.detect else result
-
 
     def explained(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         """The picture with each face's class activation map laid over it.
@@ -243,52 +240,23 @@ def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 92) -> byt
 # ---------------------------------------------------------------------------------- painting
 
 @dataclass(frozen=True)
-class StyleRequest:
-    """How the user wants the picture painted.
+class StyleRequest(pipeline.StyleRequest):
+    """How the user wants the picture painted: :class:`emostyle.pipeline.StyleRequest` with the
+    app's painting resolution (``DEFAULT_STYLE_SIDE``) as its default ``max_side``."""
 
-    ``mode``: ``auto`` (the mood's style), ``emotion`` (``emotion``'s style) or ``blend`` (the
-    styles weighted by the mood probabilities).
-    """
-
-    mode: str = "auto"
-    emotion: str = "neutral"
-    strength: float = 1.0
-    keep_colors: bool = False
     max_side: int | None = DEFAULT_STYLE_SIDE
 
 
-@dataclass(frozen=True)
-class StyleChoice:
-    """The style the request resolves to for one picture, and a sentence saying so."""
-
-    style: str | None
-    weights: dict[str, float] | None
-    description: str
-
-    @property
-    def key(self) -> tuple:
-        return (self.style, tuple(sorted((self.weights or {}).items())))
+StyleChoice = pipeline.StyleChoice
 
 
-def choose_style(analysis: Analysis, request: StyleRequest) -> StyleChoice:
-    """Resolve ``request`` against the picture's mood (no face: the neutral style)."""
-    mood = analysis.mood
-    if request.mode == "emotion":
-        e = request.emotion
-        return StyleChoice(e, None, f"in the {EMOJI[e]} {e} style, as chosen")
-    if request.mode == "blend":
-        probs = analysis.mood_probabilities
-        if probs is None:
-            return StyleChoice("neutral", None, "in the neutral style: no face, so no mood "
-                                                "to blend")
-        weights = {e: round(float(p), 4) for e, p in zip(EMOTIONS, probs, strict=True)
-                   if p >= 0.01}
-        top = sorted(weights.items(), key=lambda kv: -kv[1])[:3]
-        parts = ", ".join(f"{EMOJI[e]} {e} {p:.0%}" for e, p in top)
-        return StyleChoice(None, weights, f"in a blend of styles weighted by the mood: {parts}")
-    if mood is None:
-        return StyleChoice("neutral", None, "in the neutral style: no face, so no mood")
-    return StyleChoice(mood, None, f"in the style of the mood, {EMOJI[mood]} {mood}")
+def choose_style(analysis: Analysis, request: StyleRequest,
+                 stylizer=None) -> StyleChoice:  # noqa: ANN001 - Stylizer | None
+    """Resolve ``request`` against the picture's mood; see :func:`emostyle.pipeline.choose_style`.
+
+    Give the ``stylizer`` so its catalogue decides which emotions have a style.
+    """
+    return pipeline.choose_style(analysis, request, stylizer)
 
 
 def load_stylizer(model: str = "styles"):  # noqa: ANN201 - emostyle.stylizer.Stylizer
@@ -306,23 +274,14 @@ def load_stylizer(model: str = "styles"):  # noqa: ANN201 - emostyle.stylizer.St
 
 def paint(stylizer, image: np.ndarray, choice: StyleChoice,  # noqa: ANN001 - Stylizer
           request: StyleRequest) -> np.ndarray:
-    """``image`` repainted as ``choice`` and ``request`` say."""
-    return stylizer.stylize(image, style=choice.style, weights=choice.weights,
-                            strength=request.strength, keep_colors=request.keep_colors,
-                            max_side=request.max_side)
+    """``image`` repainted as ``choice`` and ``request`` say (:func:`pipeline.paint_choice`)."""
+    return pipeline.paint_choice(stylizer, image, choice, request).image
 
 
 def style_painting(stylizer, emotion: str) -> str | None:  # noqa: ANN001 - Stylizer
-    """The painting(s) the stylizer's catalogue paints ``emotion`` after (None if unknown).
-
-    Read from the model's catalogue, so a user's styles.toml override is named correctly.
-    """
-    try:
-        rows = stylizer.catalogue.describe()
-    except AttributeError:
-        return None
-    titles = next((t for e, _, t in rows if e == emotion), None)
-    return titles if titles and titles != "-" else None
+    """The painting(s) the stylizer paints ``emotion`` after (None if unknown or unstyled)."""
+    painting_for = getattr(stylizer, "painting_for", None)
+    return painting_for(emotion) if painting_for is not None else None
 
 
 # ------------------------------------------------------------------------------- model cards

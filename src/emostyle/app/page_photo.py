@@ -134,7 +134,7 @@ def show_painting(upload: engine.Upload, key: str, analysis: Analysis):  # noqa:
         except engine.StylesUnavailable as exc:
             st.info(f"The mood painting is not available here: {exc}", icon="🖼️")
             return None
-        choice = engine.choose_style(analysis, request)
+        choice = engine.choose_style(analysis, request, stylizer)
         try:
             styled = ui.painted(key, choice.key, astuple(request), "styles", upload.image,
                                 choice, request)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from emostyle.crops import crop_face
 from emostyle.emotions import EMOTIONS
 from emostyle.errors import DatasetError, InputError
-from emostyle.faces import DetectedFace, crop_face
 from emostyle.images import read_image
+from emostyle.results import DetectedFace
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,12 @@ def parse_label_file(path: Path) -> tuple[list[tuple[str, int, int, int, int, in
     return rows, bad
 
 
-def load_expw(root: str | Path, size: int = 48, margin: float = 0.02, seed: int = 0,
+def load_expw(root: str | Path, size: int = 48, margin: float = 0.02, *,
               cache: bool = True) -> tuple[np.ndarray, np.ndarray, ExpwProblems]:
-    """All readable ExpW faces as (images (N, size, size) uint8, labels, problems)."""
+    """All readable ExpW faces as (images (N, size, size) uint8, labels, problems).
+
+    Deterministic (no randomness): the train/test split is :func:`expw_usage`'s, seeded there.
+    """
     root = Path(root)
     label_file = find_label_file(root)
     if label_file is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 
 
 class BaselineCNN(nn.Module):

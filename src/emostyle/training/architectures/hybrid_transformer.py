@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 from emostyle.training.architectures.vgg_style import conv_bn_relu
 from emostyle.training.architectures.vit_tiny import Block, init_transformer, tokens_to_map
 

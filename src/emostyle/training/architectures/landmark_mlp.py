@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 
 
 class LandmarkMLP(nn.Module):

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 from emostyle.training.architectures.vgg_style import conv_bn_relu
 
 

@@ -16,7 +16,7 @@ from torchvision.models import resnet18 as tv_resnet18
 from torchvision.models import resnet34 as tv_resnet34
 from torchvision.models import resnet50 as tv_resnet50
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 
 
 class SmallInputResNet(nn.Module):

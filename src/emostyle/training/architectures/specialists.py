@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 from emostyle.training.architectures.vgg_style import conv_bn_relu
 
 # (top, bottom, left, right) as fractions of the face side.

@@ -31,7 +31,7 @@ import torch.nn as nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from emostyle.errors import EmostyleError, ModelNotFoundError
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 

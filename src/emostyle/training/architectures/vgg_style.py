@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 
 
 def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from emostyle.training.architectures import register
+from emostyle.training.architectures.registry import register
 
 
 class Attention(nn.Module):

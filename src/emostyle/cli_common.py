@@ -1,0 +1,140 @@
+"""What every ``emostyle`` command shares: consoles, error reporting, progress, output paths and
+the model options. Command modules import this, never :mod:`emostyle.cli` (which registers them).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from emostyle.detection import DEFAULT_MIN_SCORE
+from emostyle.errors import EmostyleError, InputError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "-m", help="Emotion model: 'default', 'accurate' or a path to an exported .onnx.")]
+FaceModelOpt = Annotated[Path | None, typer.Option(
+    "--face-model", help="YuNet .onnx file (else $EMOSTYLE_FACE_MODEL, then the user cache).")]
+MinScoreOpt = Annotated[float, typer.Option(
+    "--min-score", min=0.0, max=1.0, help="Minimum face detection score.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+MIN_SCORE = DEFAULT_MIN_SCORE  # the default of every --min-score
+
+
+# ------------------------------------------------------------------------------------ errors
+
+def fail(exc: EmostyleError) -> typer.Exit:
+    # escape: a file name like "photo[edited].jpg" is not markup (it was eaten or crashed rich)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+def run_guarded(fn: Callable[[], int | None]) -> None:
+    """Run a command body: our errors become one line and an exit code, never a traceback."""
+    try:
+        code = fn()
+    except EmostyleError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def report_failures(problems: list[tuple[Path | str, str]], verb: str = "analyzed") -> int:
+    """List the inputs that failed at the end of a batch; the exit code (2 if any)."""
+    if not problems:
+        return 0
+    err.print(f"{len(problems)} input(s) could not be {verb}:")
+    for p, why in problems:
+        err.print(f"  {p}: {why}", markup=False)
+    return 2
+
+
+def print_json_report(results: list[dict], problems: list[tuple[Path | str, str]]) -> None:
+    """The ``--json`` document of a batch: every result and every failed input."""
+    doc = {"results": results,
+           "errors": [{"source": str(p), "error": why} for p, why in problems]}
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+def this_command() -> str:
+    """The command line as typed, for a run's ``command.txt`` and model cards."""
+    return "emostyle " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+# ---------------------------------------------------------------------------------- progress
+
+def progress_bar(total: int, label: str):  # noqa: ANN201 - rich Progress or None
+    """A progress bar on an interactive terminal for more than one item; None otherwise."""
+    if total < 2 or not err.is_terminal:
+        return None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True)
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """``with progress(n, "analyzing") as advance:`` - a bar on a terminal, silent in pipes."""
+    bar = progress_bar(total, label)
+    if bar is None:
+        yield lambda: None
+        return
+    task = bar.add_task("", total=total)
+    with bar:
+        yield lambda: bar.advance(task)
+
+
+# ------------------------------------------------------------------------------ inputs, outputs
+
+def input_files(paths: list[str], verb: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files, folders and globs -> (pictures, unusable inputs); none at all is an error."""
+    from emostyle.images import expand_inputs
+
+    files, problems = expand_inputs(paths)
+    if not files:  # name every unusable input, not just "no images"
+        raise InputError("; ".join(f"{p}: {why}" for p, why in problems)
+                         or f"no images to {verb}")
+    return files, problems
+
+
+def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
+                taken: set[Path] | None = None, suffix: str | None = None) -> Path:
+    """``out_dir/<stem>_<tag><suffix>``; refuses a path that is one of the inputs.
+
+    The suffix is ``suffix``, else the input's when it is PNG, JPEG or WebP, else ``.png``.
+    ``taken`` collects the paths already written in this run: two inputs with the same name
+    in different folders get ``_2``, ``_3``... instead of overwriting each other.
+    """
+    if suffix is None:
+        suffix = src.suffix.lower() if src.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") \
+            else ".png"
+    dest = out_dir / f"{src.stem}_{tag}{suffix}"
+    n = 1
+    while taken is not None and dest.resolve() in taken:
+        n += 1
+        dest = out_dir / f"{src.stem}_{tag}_{n}{suffix}"
+    if dest.resolve() in inputs:
+        raise InputError(f"{dest}: refusing to overwrite an input file")
+    if taken is not None:
+        taken.add(dest.resolve())
+    return dest

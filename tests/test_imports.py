@@ -1,0 +1,110 @@
+"""The shape of the package: no import circle, and no torch or training code on the inference path.
+
+The imports are read from the source (ast), so this also covers modules no other test imports,
+and lazy imports inside functions count: a command that imports torch when it runs is as much
+on the inference path as one that imports it at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "emostyle"
+# Where torch and emostyle.training may be imported: the workbench and its commands.
+WORKBENCH = ("emostyle.training", "emostyle.cli_train")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names), outside ``if TYPE_CHECKING:`` blocks."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and is_type_checking(child):
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, ast.Import):
+                found.update(a.name for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                for a in child.names:  # `from emostyle import pipeline` imports a module
+                    sub = f"{child.module}.{a.name}"
+                    found.add(sub if sub in MODULES else child.module)
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+GRAPH = {name: {m for m in imports(path) if m in MODULES and m != name}
+         for name, path in MODULES.items()}
+
+
+def cycle_from(start: str) -> list[str] | None:
+    """An import circle through ``start``, as a path of module names, or None."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in GRAPH[node]:
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+def test_the_graph_is_read():
+    assert GRAPH["emostyle.pipeline"] >= {"emostyle.classifier", "emostyle.results"}
+    assert "emostyle.cli_common" in GRAPH["emostyle.cli_style"]
+    assert "emostyle.faces" in GRAPH["emostyle.pipeline"]  # a lazy import counts too
+    assert "emostyle.stylizer" not in GRAPH["emostyle.pipeline"]  # TYPE_CHECKING does not
+
+
+def test_no_import_circle():
+    circles = [c for c in (cycle_from(m) for m in sorted(GRAPH)) if c]
+    assert not circles, "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def test_the_cycle_finder_finds_one(monkeypatch):
+    monkeypatch.setitem(GRAPH, "emostyle.results", GRAPH["emostyle.results"] | {
+        "emostyle.pipeline"})
+    assert cycle_from("emostyle.results")[0] == "emostyle.results"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if not n.startswith(WORKBENCH)))
+def test_inference_modules_import_no_torch_and_no_training(name):
+    bad = sorted(m for m in imports(MODULES[name])
+                 if m.split(".")[0] in ("torch", "torchvision") or m.startswith(
+                     "emostyle.training"))
+    assert not bad, f"{name} imports {bad}"
+
+
+def test_nothing_imports_the_cli_back():
+    importers = sorted(n for n, deps in GRAPH.items() if "emostyle.cli" in deps)
+    # Only the entry point `python -m emostyle` may: it is above the CLI, not part of it.
+    assert importers == ["emostyle.__main__"], (
+        f"{importers} import emostyle.cli (commands register from its list)")
+
+
+def test_core_modules_do_not_borrow_sideways():
+    assert "emostyle.faces" not in GRAPH["emostyle.classifier"]  # crops and results instead
+    assert "emostyle.classifier" not in GRAPH["emostyle.stylizer"]  # model_files instead
+    assert GRAPH["emostyle.detection"] == set()  # constants and a protocol only
