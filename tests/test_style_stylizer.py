@@ -252,3 +252,29 @@ def test_bundled_pairing_is_complete():
     assert set(PAIRING) == set(EMOTIONS)
     assert len({p for p, _ in PAIRING.values()}) == 7  # seven different paintings
     assert all(p in PAINTINGS and len(why) > 40 for p, why in PAIRING.values())
+
+
+# The product's pairing as the README and docs/styles.md publish it (a decision, not a measure).
+DOCUMENTED_PAIRING = {
+    "angry": "kandinsky_composition_vii_1913.jpg", "disgust": "turner_shipwreck_c1810.jpg",
+    "fear": "munch_the_scream_1893.jpg", "happy": "renoir_bal_du_moulin_de_la_galette_1876.jpg",
+    "sad": "vangogh_starry_night_1889.jpg", "surprise": "hokusai_great_wave_c1831.jpg",
+    "neutral": "vermeer_girl_with_pearl_earring_c1665.jpg"}
+
+
+def bundled_styles_or_skip() -> Stylizer:
+    try:
+        return Stylizer("styles", styles_toml=False)
+    except ModelNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def test_bundled_model_paints_each_emotion_with_its_documented_painting():
+    st = bundled_styles_or_skip()
+    rows = st.card["styles"]
+    for emotion, painting in DOCUMENTED_PAIRING.items():
+        w = st.style_weights(emotion)
+        assert w.max() == 1.0 and w.sum() == 1.0, emotion
+        row = rows[int(np.argmax(w))]
+        assert (row["painting"], row["emotion"]) == (painting, emotion)
+        assert PAIRING[emotion][0] == Path(painting).stem
