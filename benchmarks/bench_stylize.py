@@ -319,7 +319,8 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     res = {"stylize_command": bench_command, "stylizer": bench_stylizer,
-           "candidates": bench_candidates, "big": bench_big, "quality": bench_quality, "tiling": bench_tiling}[
+           "candidates": bench_candidates, "big": bench_big, "quality": bench_quality,
+           "tiling": bench_tiling}[
         "stylize_command" if args.mode == "command" else args.mode](args)
     import onnxruntime
     doc = {"mode": args.mode, "args": {k: str(v) for k, v in vars(args).items()},

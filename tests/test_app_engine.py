@@ -221,7 +221,8 @@ def test_choose_style_follows_the_request():
 
 def test_the_biggest_face_decides_the_apps_style():
     happy, fear = (0, 0, 0, 1.0, 0, 0, 0), (0, 0, 0.8, 0.2, 0, 0, 0)
-    analysis = Analysis((Face((0, 0, 30, 30), (), 0.9, happy), Face((40, 0, 30, 30), (), 0.9, happy),
+    analysis = Analysis((Face((0, 0, 30, 30), (), 0.9, happy),
+                         Face((40, 0, 30, 30), (), 0.9, happy),
                          Face((0, 40, 100, 100), (), 0.9, fear)), 200, 200)
     assert engine.choose_style(analysis, engine.StyleRequest("auto")).style == "fear"
     weights = engine.choose_style(analysis, engine.StyleRequest("blend")).weights

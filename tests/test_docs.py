@@ -109,7 +109,8 @@ def test_readme_and_styles_doc_pairing_is_the_cards():
     pairs = re.findall(r"(\w+) - ([^,;]+), \*([^*]+)\*", text)
     assert {e for e, _, _ in pairs} == set(EMOTIONS)
     for emotion, artist, title in pairs:
-        assert artist.lower() in styles[emotion].lower() and f", {title}" in styles[emotion], emotion
+        assert artist.lower() in styles[emotion].lower(), emotion
+        assert f", {title}" in styles[emotion], emotion
     doc = (ROOT / "docs" / "styles.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| (\w+) \S+ \| ([^|]+) \|", doc, flags=re.M)
     table = {e: t.replace("*", "").strip() for e, t in rows if e in EMOTIONS}

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from emostyle.classifier import EmotionClassifier
-from emostyle.emotions import EMOTIONS
 from emostyle.cli import app
+from emostyle.emotions import EMOTIONS
 from emostyle.explain import Explainer, normalise_map, overlay_on_picture
 from emostyle.pipeline import Analyzer
 from emostyle.training.datasets import FaceSet, Splits, one_hot
