@@ -5,6 +5,7 @@ alone, candidate networks, and a 6000x4000 photo.
     python benchmarks/bench_stylize.py stylizer [--model styles] [--repeats 30]
     python benchmarks/bench_stylize.py candidates          # needs torch: random-weight networks
     python benchmarks/bench_stylize.py big [--model styles]
+    python benchmarks/bench_stylize.py tiling [--model styles]   # tiles against one pass
     python benchmarks/bench_stylize.py quality --model M --vgg VGG.pth --content-dir DIR \
         --paintings DIR          # needs torch: what a lower internal resolution gives up
 
@@ -271,9 +272,38 @@ def bench_quality(args: argparse.Namespace) -> dict:
     return res
 
 
+def bench_tiling(args: argparse.Namespace) -> dict:
+    """How far the tiled result is from one pass over the whole picture, in grey levels (0-255),
+    on the astronaut upscaled to each size: with the whole picture's instance-norm statistics
+    (``exact``) and with those of a 768-px overview (``overview``, how big photos are done),
+    both with the stylizer's default 768-px tiles and with 320-px tiles."""
+    import cv2
+
+    from emostyle.images import read_image
+    from emostyle.stylizer import Stylizer
+
+    photo = read_image(ROOT / "examples" / "astronaut.jpg")
+    whole = Stylizer(args.model, styles_toml=False, threads=args.threads, max_pixels=10 ** 9)
+    res = {}
+    for w, h in ((900, 650), (1600, 1200)):
+        img = cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC)
+        one = whole.stylize(img, style="happy").astype(np.int16)
+        for tile in (768, 320):
+            for name, stats_side in (("exact", 4096), ("overview", None)):
+                st = Stylizer(args.model, styles_toml=False, threads=args.threads, tile=tile,
+                              stats_side=stats_side, max_pixels=0)
+                d = np.abs(st.stylize(img, style="happy").astype(np.int16) - one)
+                key = f"{w}x{h}_tile{tile}_{name}"
+                res[key] = {"mean": round(float(d.mean()), 2), "p99": int(np.percentile(d, 99)),
+                            "max": int(d.max())}
+                print(key, json.dumps(res[key]), flush=True)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["command", "stylizer", "candidates", "big", "quality"])
+    ap.add_argument("mode", choices=["command", "stylizer", "candidates", "big", "quality",
+                                     "tiling"])
     ap.add_argument("--model", default="styles", help="style model name or .onnx path")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
@@ -289,7 +319,8 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     res = {"stylize_command": bench_command, "stylizer": bench_stylizer,
-           "candidates": bench_candidates, "big": bench_big, "quality": bench_quality}[
+           "candidates": bench_candidates, "big": bench_big, "quality": bench_quality,
+           "tiling": bench_tiling}[
         "stylize_command" if args.mode == "command" else args.mode](args)
     import onnxruntime
     doc = {"mode": args.mode, "args": {k: str(v) for k, v in vars(args).items()},

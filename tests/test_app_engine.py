@@ -219,6 +219,16 @@ def test_choose_style_follows_the_request():
         assert engine.choose_style(empty, engine.StyleRequest(mode)).style == "neutral"
 
 
+def test_the_biggest_face_decides_the_apps_style():
+    happy, fear = (0, 0, 0, 1.0, 0, 0, 0), (0, 0, 0.8, 0.2, 0, 0, 0)
+    analysis = Analysis((Face((0, 0, 30, 30), (), 0.9, happy),
+                         Face((40, 0, 30, 30), (), 0.9, happy),
+                         Face((0, 40, 100, 100), (), 0.9, fear)), 200, 200)
+    assert engine.choose_style(analysis, engine.StyleRequest("auto")).style == "fear"
+    weights = engine.choose_style(analysis, engine.StyleRequest("blend")).weights
+    assert weights["fear"] == pytest.approx(0.8 * 1e4 / 11800, abs=1e-3)
+
+
 def test_missing_style_model_is_a_friendly_notice(monkeypatch):
     from emostyle import model_files
 

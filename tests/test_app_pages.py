@@ -206,18 +206,24 @@ def test_mirror_page_embeds_the_mirror(app, monkeypatch):
     assert "/mirror?model=default&smoothing=0.35" in str(frames[0].proto)
 
 
-def test_explanation_switch_lays_the_map_over_the_face(app):
+def test_explanation_switch_lays_the_map_over_the_face(app, monkeypatch):
+    """What the page shows (the picture handed to ``annotate``): the photo itself with the
+    switch off, the photo with the map over the face - and nothing far from it - with it on."""
+    from emostyle import overlay
+    from emostyle.images import read_image
+
+    shown = []
+    real = overlay.annotate
+    monkeypatch.setattr(overlay, "annotate",
+                        lambda image, analysis, **kw: shown.append((image.copy(), analysis))
+                        or real(image, analysis, **kw))
     upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    image = read_image(EXAMPLE)
+    assert shown and np.array_equal(shown[-1][0], image)  # switch off: the photo
     app.toggle(key="explain").set_value(True)
     app.run()
     assert not app.exception and not app.warning
-    from emostyle.app.engine import SharedAnalyzer
-    from emostyle.images import read_image
-
-    image = read_image(EXAMPLE)
-    shared = SharedAnalyzer()
-    analysis = shared.analyze(image)
-    mapped = shared.explained(image, analysis)
+    mapped, analysis = shown[-1]
     x, y, w, h = (round(v) for v in analysis.faces[0].box)
     changed = np.abs(mapped.astype(int) - image).sum(2) > 0
     assert changed[y:y + h, x:x + w].mean() > 0.3  # the map covers the face...

@@ -72,3 +72,43 @@ def test_output_and_resume(folder, tmp_path, face_model):
 def test_resume_needs_output(folder):
     res = CliRunner().invoke(app, ["analyze", str(folder), "--resume"])
     assert res.exit_code == 2 and "--resume needs --output" in res.output
+
+
+def test_folder_run_holds_a_bounded_window_of_pictures(tmp_path, face_model, monkeypatch):
+    """Memory stays flat: while `analyze FOLDER -o out.jsonl` writes its k-th line it has decoded
+    at most a window of pictures ahead and holds at most a window of them alive, however many
+    pictures the folder has (here 60; the window is a dozen or so)."""
+    import gc
+    import weakref
+
+    from PIL import Image
+
+    from emostyle import batch
+
+    d = tmp_path / "many"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        Image.fromarray(rng.integers(0, 255, (100, 120, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    alive: list[weakref.ref] = []
+    real_read, real_write = batch.read_image, batch.JsonlWriter.write
+    seen = []
+
+    def read(path):  # noqa: ANN001, ANN202
+        image = real_read(path)
+        alive.append(weakref.ref(image))
+        return image
+
+    def write(self, rec):  # noqa: ANN001, ANN202
+        gc.collect()
+        seen.append((len(alive), sum(r() is not None for r in alive)))
+        return real_write(self, rec)
+
+    monkeypatch.setattr(batch, "read_image", read)
+    monkeypatch.setattr(batch.JsonlWriter, "write", write)
+    res = CliRunner().invoke(app, ["analyze", str(d), "-o", str(tmp_path / "out.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert len(seen) == 60 and len(alive) == 60
+    ahead = max(decoded - k for k, (decoded, _) in enumerate(seen, 1))
+    held = max(live for _, live in seen)
+    assert ahead <= 20 and held <= 20, (ahead, held)

@@ -39,10 +39,41 @@ def test_probabilities_sum_to_one_and_batch_equals_single(clf, crops):
     np.testing.assert_allclose(batch, singles, atol=1e-5)
 
 
-def test_the_smiling_astronaut_is_happy(clf, crops):
+def reference_logits(clf, crops):
+    """The bundled graph run directly (a session of our own, the card's mean/std, the mirror
+    taken by hand): what ``EmotionClassifier.logits`` must give, computed without it."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(clf.model_path), providers=["CPUExecutionProvider"])
+    mean = np.float32(clf.card["input"]["mean"][0])
+    std = np.float32(clf.card["input"]["std"][0])
+    x = ((crops.astype(np.float32) / 255 - mean) / std)[:, None]
+    name = sess.get_inputs()[0].name
+    plain = sess.run(["logits"], {name: x})[0]
+    mirrored = sess.run(["logits"], {name: np.ascontiguousarray(x[..., ::-1])})[0]
+    return plain, mirrored
+
+
+def test_flip_tta_averages_with_the_truly_mirrored_face(clf, crops):
+    assert clf.card["tta_flip"] is True  # the shipped model is evaluated and shipped with TTA
+    plain, mirrored = reference_logits(clf, crops)
+    # The face and its mirror really disagree, so an un-mirrored "mirror" cannot pass.
+    assert np.abs(plain - mirrored).max() > 0.05
+    np.testing.assert_allclose(clf.logits(crops), (plain + mirrored) / 2, atol=1e-4)
+
+
+def test_the_smiling_astronaut_gets_the_cards_calibrated_probability(clf, crops):
+    """The exact probability the card's temperature gives (the README's 98%-class figure)."""
+    plain, mirrored = reference_logits(clf, crops[:1])
+    z = (plain + mirrored)[0] / 2 / clf.card["temperature"]
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     probs = clf.predict_proba(crops[:1])[0]
     assert int(np.argmax(probs)) == 3
-    assert probs[3] > 0.6
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    # Doubling or dropping the temperature moves the happy probability by far more than 1e-5.
+    for t in (2 * clf.card["temperature"], clf.card["temperature"] / 2):
+        other = np.exp((plain + mirrored)[0] / 2 / t)
+        assert abs(other[3] / other.sum() - probs[3]) > 1e-3
 
 
 def test_temperature_softens_but_keeps_the_ranking(clf, crops):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from emostyle.classifier import EmotionClassifier
 from emostyle.cli import app
+from emostyle.emotions import EMOTIONS
 from emostyle.explain import Explainer, normalise_map, overlay_on_picture
 from emostyle.pipeline import Analyzer
 from emostyle.training.datasets import FaceSet, Splits, one_hot
@@ -144,6 +146,33 @@ def test_explain_the_astronaut(face_model, tmp_path):
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["astronaut_explain.jpg", "astronaut_face1_explain.png"]
+
+
+def test_each_map_is_the_cam_of_the_class_asked_for(face_model):
+    """The heat map of class c is channel c of the graph's cam output (run here by hand):
+    not the predicted class's map, not another channel. The maps of different classes differ
+    and their probabilities are the face's own."""
+    import onnxruntime as ort
+
+    analyzer = Analyzer(face_model=face_model)
+    clf = analyzer.classifier
+    if not clf.has_cam:
+        pytest.skip("the bundled model was exported without the cam output")
+    asked = ["sad", "happy", "angry", "neutral"]
+    ex = Explainer(analyzer).explain(EXAMPLE, emotions=asked)
+    sess = ort.InferenceSession(str(clf.model_path), providers=["CPUExecutionProvider"])
+    x = ((ex[0].crop.astype(np.float32) / 255 - clf.card["input"]["mean"][0])
+         / clf.card["input"]["std"][0])[None, None].astype(np.float32)
+    cams = sess.run(["cam"], {sess.get_inputs()[0].name: x})[0][0]
+    size = clf.pre.size
+    for e in ex:
+        k = EMOTIONS.index(e.emotion)
+        want = np.clip(cv2.resize(normalise_map(cams[k]), (size, size),
+                                  interpolation=cv2.INTER_CUBIC), 0, 1)
+        np.testing.assert_allclose(e.heatmap, want, atol=1e-5, err_msg=e.emotion)
+        assert e.probability == e.face.probabilities[k]
+    maps = [e.heatmap for e in ex]
+    assert min(np.abs(a - b).mean() for i, a in enumerate(maps) for b in maps[i + 1:]) > 0.02
 
 
 def test_overlay_changes_only_the_face_area(astronaut, face_model):

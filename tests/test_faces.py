@@ -107,3 +107,26 @@ def test_whole_image_face_gives_back_the_picture():
     img = np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)
     crop = crop_face(img, whole_image_face(img, 0.02), 48, margin=0.02, gray=False)
     assert np.abs(crop.astype(int) - img).mean() < 2
+
+
+@pytest.mark.parametrize("tamper", [False, True])
+def test_download_is_cached_only_when_its_sha256_matches(tmp_path, monkeypatch, face_model,
+                                                         tamper):
+    """A served copy of the real file is cached and used; one changed byte is refused and
+    leaves nothing in the cache (the pin is checked against the bytes, not trusted)."""
+    import io
+
+    data = bytearray(face_model.read_bytes())
+    if tamper:
+        data[len(data) // 2] ^= 1
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout=None: io.BytesIO(data))
+    cached = tmp_path / "emostyle" / YUNET_FILE
+    if tamper:
+        with pytest.raises(ModelNotFoundError, match="sha256"):
+            resolve_face_model()
+        assert not cached.exists() and not list(cached.parent.iterdir())
+    else:
+        assert resolve_face_model() == cached
+        assert cached.read_bytes() == bytes(data)

@@ -67,10 +67,13 @@ def test_default_output_folder_and_options(tiny_model, work):  # noqa: F811
 
 def test_never_overwrites_inputs_and_no_name_clashes(tiny_model, work):  # noqa: F811
     gradient(work / "a.jpg")
-    gradient(work / "a_fear.jpg")
+    gradient(work / "a_fear.jpg", size=(90, 70))
+    before = {p.name: p.read_bytes() for p in work.glob("*.jpg")}
     res = stylize(tiny_model, "a.jpg", "a_fear.jpg", "-e", "fear", "-o", ".")
     assert res.exit_code == 2
     assert "refusing to overwrite an input file" in res.output
+    # The outcome, not the message: both inputs keep their bytes.
+    assert {n: (work / n).read_bytes() for n in before} == before
     assert (work / "a_fear_fear.jpg").is_file()
     (work / "x").mkdir()
     (work / "y").mkdir()
@@ -136,3 +139,24 @@ def test_blend_by_mood(tiny_model, work, face_model, tmp_path):  # noqa: F811
     assert max(rec["weights"], key=rec["weights"].get) == "happy"
     out = np.asarray(Image.open(work / "stylized" / "astronaut_blend.jpg"))
     assert out.shape == (512, 512, 3)
+
+
+def test_the_biggest_face_decides_the_style_not_the_first_or_the_most(tiny_model, work,  # noqa: F811
+                                                                      face_model, monkeypatch):
+    """Two small happy faces listed first, one big fearful face: the area-weighted mood is fear
+    (the first face, a majority vote or an unweighted mean would all say happy)."""
+    from emostyle.pipeline import Analyzer
+    from emostyle.results import Analysis, Face
+
+    happy = (0, 0, 0, 1.0, 0, 0, 0)
+    fear = (0, 0, 0.8, 0.2, 0, 0, 0)
+    faces = (Face((0, 0, 30, 30), (), 0.9, happy), Face((40, 0, 30, 30), (), 0.9, happy),
+             Face((0, 40, 100, 100), (), 0.9, fear))
+    monkeypatch.setattr(Analyzer, "analyze",
+                        lambda self, image, source=None: Analysis(faces, 160, 120, source))
+    gradient(work / "group.jpg")
+    res = stylize(tiny_model, "group.jpg", "--json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)["results"][0]
+    assert (rec["style"], rec["faces"]) == ("fear", 3)
+    assert (work / "stylized" / "group_fear.jpg").is_file()

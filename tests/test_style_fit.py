@@ -95,6 +95,37 @@ def test_resume_continues(data, tmp_path):
     assert cfg.iterations == 20 and net.cfg.num_styles == 2
 
 
+def test_resume_restores_weights_and_optimiser(data, tmp_path, monkeypatch):
+    """Interrupted after 5 of 10 iterations and resumed, a run ends with exactly the weights and
+    Adam moments of a run that was never stopped."""
+    from emostyle.training import style_fit
+
+    cfg = tiny_config(data, iterations=10, sample_every=0, holdout=0)
+    train_styles(cfg, tmp_path / "whole")
+    real, calls = style_fit.ContentSampler.batch, []
+
+    def interrupted(self, n):  # noqa: ANN001, ANN202
+        calls.append(n)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(self, n)
+
+    monkeypatch.setattr(style_fit.ContentSampler, "batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_styles(cfg, tmp_path / "stopped")
+    assert torch.load(tmp_path / "stopped" / "last.pt", weights_only=False)["iteration"] == 5
+    monkeypatch.setattr(style_fit.ContentSampler, "batch", real)
+    train_styles(StyleFitConfig(), tmp_path / "stopped", resume=True)
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
+    resumed = torch.load(tmp_path / "stopped" / "last.pt", weights_only=False)
+    assert resumed["iteration"] == whole["iteration"] == 10
+    for k, v in whole["model"].items():
+        assert torch.equal(v, resumed["model"][k]), k
+    for a, b in zip(whole["optimizer"]["state"].values(), resumed["optimizer"]["state"].values(),
+                    strict=True):
+        assert a["step"] == b["step"] and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
 def test_single_style_recipe(data, tmp_path):
     results = train_single_styles(tiny_config(data, iterations=4, sample_every=0), tmp_path)
     assert set(results) == {"fear", "calm"}

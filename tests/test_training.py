@@ -250,3 +250,212 @@ def test_a_run_with_mixing_and_a_teacher_trains_and_records_both(tmp_path, split
     assert saved["mix"] == "both" and saved["teacher"] == str(path)
     assert np.isfinite(json.loads((tmp_path / "run" / "history.json").read_text())[0]
                        ["train_loss"])
+
+
+# --- behaviours checked by their outcome ----------------------------------------------------------
+
+def skewed_faces(n: int, seed: int) -> FaceSet:
+    """Like synthetic_faces, with classes 0..6 in proportions 8:1:2:4:2:1:3 (imbalanced)."""
+    fs = synthetic_faces(n * 3, seed)
+    share = np.array([8, 1, 2, 4, 2, 1, 3], float)
+    keep = np.concatenate([np.flatnonzero(fs.labels == c)[:int(n * share[c] / share.sum())]
+                           for c in range(7)])
+    return fs.subset(np.sort(keep))
+
+
+@pytest.mark.parametrize("balance", ["none", "weighted-loss", "undersample", "oversample"])
+def test_the_training_loop_applies_balance(balance, tmp_path, monkeypatch):
+    """What the loss sees in one epoch: the class mix of its targets and its class weights."""
+    from emostyle.training import fit
+
+    seen, weights = [], []
+    real = fit.soft_cross_entropy
+
+    def spy(logits, targets, w, smoothing):  # noqa: ANN001, ANN202
+        seen.append(targets.argmax(1).numpy())
+        weights.append(None if w is None else w.numpy().copy())
+        return real(logits, targets, w, smoothing)
+
+    monkeypatch.setattr(fit, "soft_cross_entropy", spy)
+    train_set = skewed_faces(300, 3)
+    counts = np.bincount(train_set.labels, minlength=7)
+    splits = Splits(train_set, synthetic_faces(30, 4), synthetic_faces(30, 5))
+    train(TrainConfig(arch="baseline_cnn", epochs=1, batch_size=64, balance=balance,
+                      augment="none", threads=2), splits, tmp_path)
+    mix = np.bincount(np.concatenate(seen), minlength=7)
+    if balance in ("none", "weighted-loss"):
+        assert mix.tolist() == counts.tolist()
+    else:
+        target = counts.min() if balance == "undersample" else counts.max()
+        assert mix.tolist() == [target] * 7
+    if balance == "weighted-loss":
+        inverse = 1 / counts
+        expected = inverse / inverse.mean()  # inverse frequency, mean 1
+        for w in weights:
+            np.testing.assert_allclose(w, expected, rtol=1e-5)
+    else:
+        assert all(w is None for w in weights)
+
+
+def test_weighted_loss_weights_each_sample_by_its_class():
+    from emostyle.training.fit import soft_cross_entropy
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    targets = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    w = torch.tensor([3.0, 0.5])
+    per = -(targets * torch.log_softmax(logits, 1)).sum(1)
+    expected = (per * torch.tensor([3.0, 0.5, 0.5])).sum() / 4.0
+    assert soft_cross_entropy(logits, targets, w, 0.0).item() == pytest.approx(expected.item())
+    assert soft_cross_entropy(logits, targets, None, 0.0).item() == pytest.approx(
+        per.mean().item())
+
+
+def test_resume_restores_weights_optimiser_and_rngs(tmp_path, splits, monkeypatch):
+    """A run killed after epoch 1 and resumed ends with exactly the weights of a run that was
+    never stopped (the same momentum, the same shuffles and augmentations)."""
+    from emostyle.training import fit
+
+    cfg = TrainConfig(arch="baseline_cnn", epochs=2, batch_size=32, max_train=128, max_eval=40,
+                      augment="light", threads=2)
+    train(cfg, splits, tmp_path / "whole")
+    real, calls = fit.predict_logits, []
+
+    def killed_in_epoch_2(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(fit, "predict_logits", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, splits, tmp_path / "stopped")
+    monkeypatch.setattr(fit, "predict_logits", real)
+    train(TrainConfig(), splits, tmp_path / "stopped", resume=True)
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
+    resumed = torch.load(tmp_path / "stopped" / "last.pt", weights_only=False)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+    for k, v in whole["model"].items():
+        assert torch.equal(v, resumed["model"][k]), k
+    momentum = [s["momentum_buffer"] for s in resumed["optimizer"]["state"].values()]
+    assert momentum and all(m is not None for m in momentum)
+    for a, b in zip(whole["optimizer"]["state"].values(), resumed["optimizer"]["state"].values(),
+                    strict=True):
+        assert torch.equal(a["momentum_buffer"], b["momentum_buffer"])
+
+
+def grid_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The NLL-minimising temperature by brute force (no code of ours)."""
+    def best(ts: np.ndarray) -> int:
+        z = logits[None] / ts[:, None, None]
+        z = z - z.max(2, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(2, keepdims=True))
+        return int(np.argmin(-logp[:, np.arange(len(labels)), labels].mean(1)))
+
+    coarse = np.linspace(np.log(0.05), np.log(20), 121)
+    i = best(np.exp(coarse))
+    fine = np.linspace(coarse[max(0, i - 1)], coarse[min(120, i + 1)], 201)
+    return float(np.exp(fine[best(np.exp(fine))]))
+
+
+def ece15(probs: np.ndarray, labels: np.ndarray) -> float:
+    conf, right = probs.max(1), probs.argmax(1) == labels
+    total = 0.0
+    for lo in np.arange(15) / 15:
+        inside = (conf > lo) & (conf <= lo + 1 / 15)
+        if inside.any():
+            total += inside.sum() * abs(conf[inside].mean() - right[inside].mean())
+    return total / len(labels)
+
+
+def test_temperature_is_fitted_on_publictest_and_ece_after_uses_it():
+    """Public logits that want T=2 and test logits that want T=0.5: the report must take the
+    public one, and its ECE after must be the test split's ECE at that temperature."""
+    from emostyle.training.evaluate import calibration_report
+
+    rng = np.random.default_rng(0)
+
+    def logits_wanting(t: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+        true = rng.normal(0, 1.5, (n, 7))
+        labels = np.array([rng.choice(7, p=np.exp(r) / np.exp(r).sum()) for r in true])
+        return true * t, labels
+
+    pub, pub_y = logits_wanting(2.0, 3000)
+    test, test_y = logits_wanting(0.5, 3000)
+    rep = calibration_report(pub, pub_y, test, test_y)
+    t = grid_temperature(pub, pub_y)
+    assert 1.8 < t < 2.2 and grid_temperature(test, test_y) < 0.6
+    assert rep["temperature"] == pytest.approx(t, rel=2e-3)
+
+    def probs(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    assert rep["ece_before"] == pytest.approx(ece15(probs(test), test_y), abs=1e-9)
+    assert rep["ece_after"] == pytest.approx(ece15(probs(test / rep["temperature"]), test_y),
+                                             abs=1e-4)
+
+
+def test_evaluate_fits_the_temperature_on_publictest_never_on_the_test_split(run_dir, tmp_path,
+                                                                             splits, monkeypatch):
+    from emostyle.training import report
+    from emostyle.training.export import load_run
+    from emostyle.training.fit import predict_logits
+
+    # A fifth of PublicTest mislabelled (a finite temperature) and a test split whose labels
+    # are all shuffled (a very different one).
+    pub_y = splits.public.labels.copy()
+    pub_y[::5] = (pub_y[::5] + 1) % 7
+    public = FaceSet(splits.public.images, pub_y, one_hot(pub_y))
+    private = FaceSet(splits.private.images, np.roll(splits.private.labels, 1),
+                      one_hot(np.roll(splits.private.labels, 1)))
+    shuffled = Splits(splits.train, public, private)
+    monkeypatch.setattr(report, "load_dataset", lambda data: shuffled)
+    rep = report.evaluate_source(run_dir, "synthetic.npz", "private", False, tmp_path / "e")
+    model, cfg = load_run(run_dir)
+    cfg.amp = False
+    pub = predict_logits(model, splits.public.images, cfg, torch.device("cpu"))
+    test = predict_logits(model, private.images, cfg, torch.device("cpu"))
+    t_public = grid_temperature(pub, pub_y)
+    assert 0.1 < t_public < 19
+    assert abs(grid_temperature(test, private.labels) - t_public) > 0.5
+    assert rep["calibration"]["temperature"] == pytest.approx(t_public, rel=5e-3)
+
+
+def test_export_matches_pytorch_at_what_it_really_achieves(run_dir, tmp_path):
+    """Our own comparison of the exported graph with the PyTorch run (the exporter's own check
+    raises above 1e-3, so reading its number back could not fail): float32 agrees to 1e-4."""
+    import onnxruntime as ort
+
+    from emostyle.training.export import load_run
+    from emostyle.training.fit import normalise, to_input
+
+    onnx = tmp_path / "m.onnx"
+    res = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(onnx)])
+    assert res.exit_code == 0, res.output
+    model, cfg = load_run(run_dir)
+    faces = synthetic_faces(40, 9).images
+    with torch.no_grad():
+        want = model(normalise(to_input(faces, cfg), cfg)).numpy()
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    x = ((faces.astype(np.float32) / 255 - cfg.mean) / cfg.std)[:, None]
+    got = sess.run(["logits"], {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
+    assert np.abs(got - want).max() < 1e-4
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["parity_with_pytorch"]["max_abs_logit_diff"] < 1e-4
+
+
+@pytest.mark.parametrize("flags, native", [
+    ("fpu sse avx2 avx512f avx512bw avx512_vnni", False),  # AVX-512 without bf16: emulated
+    ("fpu sse avx2 avx512f avx512_bf16", True),
+    ("fpu sse avx2 amx_tile amx_bf16", True),
+    ("fpu sse avx2 fma", False)])
+def test_bf16_detection_reads_the_cpu_flags(flags, native, tmp_path, monkeypatch):
+    from emostyle.training import precision
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    real_path = precision.Path
+    monkeypatch.setattr(precision, "Path",
+                        lambda p: real_path(info) if str(p) == "/proc/cpuinfo" else real_path(p))
+    monkeypatch.setattr(precision.sys, "platform", "linux")
+    assert precision.cpu_has_native_bf16.__wrapped__() is native

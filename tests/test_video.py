@@ -166,3 +166,81 @@ def test_tracker_smooths_and_keeps_identities():
         tracker.update([face(210, sad)], frame)
     assert set(tracker.tracks) == {2}
     assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
+
+
+# --- outcomes of process_video with stand-in models (no detection, known "paintings") ----------
+
+class OneFace:
+    """Analyzer stand-in: one happy face at a fixed place in every frame."""
+
+    box = (150.0, 80.0, 120.0, 140.0)
+
+    def analyze(self, frame):  # noqa: ANN001, ANN201
+        from emostyle.results import Analysis
+        face = Face(self.box, (), 0.99, (0, 0, 0, 0.9, 0, 0, 0.1))
+        return Analysis((face,), frame.shape[1], frame.shape[0])
+
+
+class Flashing:
+    """Stylizer stand-in whose 'painting' alternates between dark and bright every frame."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def stylize(self, frame, weights=None, **kw):  # noqa: ANN001, ANN003, ANN201
+        self.calls += 1
+        return np.full_like(frame, 20 if self.calls % 2 else 200)
+
+
+def test_temporal_blending_mixes_each_painting_with_the_previous_output(tmp_path):
+    from emostyle.video import process_video
+
+    src = write_video(tmp_path / "in.mp4", [np.full((240, 320, 3), 90, np.uint8)] * 6)
+    shown = []
+    process_video(src, None, OneFace(), Flashing(), temporal_blend=0.6,
+                  on_frame=lambda i, n, out: shown.append(int(out[5, 5, 0])))
+    expected, prev = [], None
+    for i in range(6):
+        raw = 20 if i % 2 == 0 else 200
+        prev = raw if prev is None else int(np.floor(0.6 * raw + 0.4 * prev + 0.5))
+        expected.append(prev)
+    assert expected[:3] == [20, 128, 63]
+    assert np.abs(np.array(shown) - expected).max() <= 1, (shown, expected)
+
+
+def test_the_overlay_is_drawn_on_every_frame(tmp_path, astronaut):
+    from emostyle.emotions import COLORS_BGR
+    from emostyle.video import process_video
+
+    frames = moving_face_frames(astronaut, 4)
+    src = write_video(tmp_path / "in.mp4", frames)
+    cap = cv2.VideoCapture(str(src))
+    decoded = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in frames]
+    shown = []
+    process_video(src, None, OneFace(), on_frame=lambda i, n, out: shown.append(out.copy()))
+    x, y, w, h = (round(v) for v in OneFace.box)
+    happy = tuple(np.uint8(c) for c in COLORS_BGR["happy"][::-1])
+    for plain, out in zip(decoded, shown, strict=True):
+        assert tuple(out[y + h // 2, x]) == happy  # the box's left edge
+        assert tuple(out[y + h, x + w // 2]) == happy  # its bottom edge
+        assert np.array_equal(out[:, : x - 20], plain[:, : x - 20])  # nothing far from it
+
+
+@pytest.mark.parametrize("suffix, marker", [(".mp4", b"mp4v"), (".webm", b"V_VP8")])
+def test_the_codec_written_is_the_one_named(tmp_path, astronaut, suffix, marker):
+    """MPEG-4 Part 2 in .mp4 (the sample entry 'mp4v'), VP8 in .webm (codec id 'V_VP8'),
+    read back from the file's bytes and by OpenCV."""
+    from emostyle.video import process_video
+
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 4))
+    out = tmp_path / f"out{suffix}"
+    process_video(src, out, OneFace())
+    assert marker in out.read_bytes()
+    cap = cv2.VideoCapture(str(out))
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+    assert fourcc == {".mp4": b"FMP4", ".webm": b"VP80"}[suffix]
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) in (4, 0)  # webm has no frame count
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 4

@@ -347,6 +347,8 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
         rng.bit_generator.state = state["np_rng"]
         gen.set_state(state["torch_rng"])
+        if "torch_global_rng" in state:  # dropout draws from it: a resumed run then matches
+            torch.set_rng_state(state["torch_global_rng"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     steps_per_epoch = math.ceil(len(epoch_indices(train_set, cfg.balance,
@@ -419,7 +421,8 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                         "config": asdict(cfg), "history": history, "best": best, "epoch": epoch,
                         "train_seconds": train_seconds,
-                        "np_rng": rng.bit_generator.state, "torch_rng": gen.get_state()},
+                        "np_rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
+                        "torch_global_rng": torch.get_rng_state()},
                        out / "last.tmp")
             (out / "last.tmp").replace(out / "last.pt")
             (out / "history.json").write_text(json.dumps(history, indent=2))
