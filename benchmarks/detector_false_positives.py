@@ -114,12 +114,13 @@ def trade_off(dets: list[Detection], threshold: float, min_side: int) -> dict:
     kept_faces = [d for d in kept if d.label == "face"]
     kept_readable = [d for d in kept_faces if d.side >= READABLE_SIDE]
     false_kept = len(kept) - len(kept_faces)
+    pictures = len({d.source for d in dets})
     return {"threshold": threshold, "min_side": min_side, "faces_kept": len(kept_faces),
             "false_kept": false_kept,
             "precision": round(len(kept_faces) / len(kept), 4) if kept else 1.0,
             "recall": round(len(kept_faces) / len(faces), 4) if faces else 1.0,
             "readable_recall": round(len(kept_readable) / len(readable), 4) if readable else 1.0,
-            "false_per_100_pictures_with_detections": round(100 * false_kept / len({d.source for d in dets}), 1)}
+            "false_per_100_pictures_with_detections": round(100 * false_kept / pictures, 1)}
 
 
 def recommend(rows: list[dict]) -> dict | None:
