@@ -11,16 +11,24 @@
         --labels tests/fixtures/detections/labels.csv \\
         --out benchmarks/results/detector_false_positives.json
 
-Pictures: the project's own (``examples/``, any picture under ``tests/``), the astronaut shrunk
-so its face spans about 12-100 px (``examples/astronaut.jpg@0.1`` = resized by 0.1, for small
-true faces), and the natural photos of a content folder (COCO, OSIE, denoising benchmarks),
-read from where they lie and never copied into the repo.
+Pictures: the project's own (``examples/``, any picture under ``tests/`` except this
+benchmark's own crops), the astronaut shrunk so its face spans about 6-45 px
+(``examples/astronaut.jpg@0.1`` = resized by 0.1, for small true faces), and the natural photos
+of a content folder (COCO, OSIE, denoising benchmarks), read from where they lie and never
+copied into the repo.
+
+Labelling (by eye, on the contact sheets): ``face`` is a real human face, any pose, however
+blurred, that the box covers. ``not_face`` is everything else, including backs of heads,
+helmets, drawn or sculpted faces, and duplicates (a box with IoU >= 0.2 to a higher-scoring box
+on the same face). Every detection in a labelled photo is labelled, so no score range is
+under-sampled. The committed set covers every COCO and denoising-benchmark photo, not OSIE.
 
 Licences: the content photos are not ours (COCO and OSIE come from Flickr under their authors'
-licences), so neither they nor crops cut from them are committed. ``labels.csv`` names each
+licences; the denoising sets have their own terms), so neither they nor crops cut from them
+are committed. ``labels.csv`` names each
 detection by photo file name and box, which is enough to re-run it where the shared folder
 exists. Only crops of pictures the project owns (the public-domain NASA astronaut and pictures
-made from it) are committed as images, beside the CSV.
+made from it) are committed as images, beside the CSV, as ``crops/astronaut[_SCALE]_X_Y.jpg``.
 
 Recall here is relative: the share of the labelled faces (those YuNet finds at ``--low``) that a
 rule keeps; faces YuNet misses altogether are not counted.
@@ -44,7 +52,8 @@ from emostyle.images import iter_image_files, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT_PREFIX = "content/"
-SHRUNK_SCALES = (0.05, 0.07, 0.09, 0.12, 0.16, 0.25, 0.4)  # astronaut face ~10 to ~80 px
+FIXTURE = ROOT / "tests" / "fixtures" / "detections"  # labels.csv and the crops we may commit
+SHRUNK_SCALES = (0.05, 0.07, 0.09, 0.12, 0.16, 0.25, 0.4)  # astronaut face ~6 to ~45 px
 THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.5 ... 0.95
 MIN_SIDES = (0, 16, 20, 24, 32)
 CROP_MARGIN = 1.5  # context around the box: a labeller needs the head and shoulders to judge
@@ -89,7 +98,8 @@ def load_source(source: str, content: Path | None) -> np.ndarray:
 
 
 def project_sources() -> list[str]:
-    own = [p for folder in ("examples", "tests") for p in iter_image_files(ROOT / folder)]
+    own = [p for folder in ("examples", "tests") for p in iter_image_files(ROOT / folder)
+           if FIXTURE not in p.parents]
     names = [str(p.relative_to(ROOT)) for p in own]
     return names + [f"examples/astronaut.jpg@{s}" for s in SHRUNK_SCALES]
 
