@@ -141,3 +141,21 @@ def test_teacher_targets_are_the_models_calibrated_tta_probabilities(members_dir
     clf.tta_flip = True
     faces = synthetic_faces(400, 0).images[:5]
     assert np.allclose(probs[:5], clf.predict_proba(faces), atol=1e-5)
+
+
+def test_ensemble_targets_command_writes_once_and_refuses_to_overwrite(members_dir, npz,
+                                                                       tmp_path):
+    from typer.testing import CliRunner
+
+    from emostyle.cli import app
+
+    target = tmp_path / "teacher.npy"
+    args = ["ensemble", "targets", str(members_dir / "m0.onnx"), "--out", str(target),
+            "--data", str(npz)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    first = target.read_bytes()
+    assert np.load(target).shape == (400, 7)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code != 0 and "exists" in res.output
+    assert target.read_bytes() == first

@@ -41,11 +41,15 @@ COMMANDS = (
     ("export-style", cli_train.export_style),
 )
 
+GROUPS = (("ensemble", cli_train.ensemble_app),)  # commands with sub-commands
+
 app = typer.Typer(
     help="Read the emotion on every face, show it as an emoji, repaint the picture in its mood.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
+for _name, _group in GROUPS:
+    app.add_typer(_group, name=_name)
 
 analyze, info = cli_analyze.analyze, cli_analyze.info  # noqa: F401 - former home
 

@@ -261,6 +261,83 @@ def compare(
     run_guarded(body)
 
 
+ensemble_app = typer.Typer(
+    help="Ensemble members and the 'accurate' model: add a run, build, distillation targets.",
+    no_args_is_help=True)
+
+
+@ensemble_app.command("add")
+def ensemble_add(
+    source: Annotated[Path, typer.Argument(help="A run directory, or an exported .onnx with "
+                                                "its card.")],
+    name: Annotated[str, typer.Option(help="Member name (file name under "
+                                           "models/members/).")],
+    data: DataOpt = Path("fer2013.npz"),
+    summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
+) -> None:
+    """Export a run as an ensemble member (fp16 when it holds), evaluated with flip TTA."""
+
+    def body() -> int:
+        need_torch()
+        from emostyle.training.members import add_member
+
+        card = add_member(source, name, data, summary)
+        m, w = card["metrics"], card["weights"]
+        out.print(f"{name}: PublicTest {m['public_accuracy']:.4f}  PrivateTest "
+                  f"{m['private_accuracy']:.4f} (flip TTA)  macro-F1 "
+                  f"{m['private_macro_f1']:.4f}  FER+ "
+                  f"{m.get('ferplus_majority_accuracy', float('nan')):.4f}  stored as "
+                  f"{w['stored_as']} ({card['file']['bytes'] / 1e6:.1f} MB)")
+        return 0
+
+    run_guarded(body)
+
+
+@ensemble_app.command("build")
+def ensemble_build(data: DataOpt = Path("fer2013.npz")) -> None:
+    """Choose members on PublicTest and write the 'accurate' card (PrivateTest read once)."""
+
+    def body() -> int:
+        need_torch()
+        from emostyle.training.members import build_ensemble
+
+        card = build_ensemble(data)
+        m = card["metrics"]
+        out.print(f"accurate: {len(card['members'])} member(s) "
+                  f"({', '.join(Path(x['file']).stem for x in card['members'])}); "
+                  f"not chosen: {', '.join(card['not_chosen']) or 'none'}")
+        out.print(f"PublicTest {m['public_accuracy']:.4f}  PrivateTest "
+                  f"{m['private_accuracy']:.4f}  macro-F1 {m['private_macro_f1']:.4f}  ECE "
+                  f"{m['ece_before']:.4f} -> {m['ece_after']:.4f} (T={card['temperature']:.3f})")
+        return 0
+
+    run_guarded(body)
+
+
+@ensemble_app.command("targets")
+def ensemble_targets(
+    model: Annotated[str, typer.Argument(help="The teacher: 'accurate' or a model file.")],
+    out_file: Annotated[Path, typer.Option("--out", help=".npy file to write.")],
+    data: DataOpt = Path("fer2013.npz"),
+) -> None:
+    """A model's calibrated TTA probabilities on every Training row, for `train --teacher`."""
+
+    def body() -> int:
+        need_torch()
+        if out_file.exists():
+            raise InputError(f"{out_file}: exists; choose another --out")
+        from emostyle.training.datasets import load_dataset
+        from emostyle.training.members import teacher_targets
+
+        probs = teacher_targets(model, data, out_file)
+        agree = (probs.argmax(1) == load_dataset(data, "fer2013").train.labels).mean()
+        out.print(f"wrote {out_file}: {probs.shape[0]} Training rows; the teacher agrees "
+                  f"with the labels on {agree:.4f}")
+        return 0
+
+    run_guarded(body)
+
+
 def train_style(
     style: Annotated[list[str] | None, typer.Option(
         "--style", help="NAME=PAINTING, repeatable. A NAME that is an emotion makes the style "
