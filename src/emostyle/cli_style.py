@@ -45,6 +45,9 @@ def stylize(
     blend: Annotated[bool, typer.Option(
         "--blend", help="auto only: mix the styles by the mood's emotion probabilities.")
                      ] = False,
+    per_face: Annotated[bool, typer.Option(
+        "--per-face", help="auto only: paint every person in the style of their own emotion "
+                           "and the rest of the picture in the mood's style.")] = False,
     strength: Annotated[float, typer.Option(
         "--strength", "-s", min=0.0, max=1.0, help="1 = fully stylised, 0 = the photo.")
                         ] = 1.0,
@@ -93,8 +96,12 @@ def stylize(
         if blend and not auto:
             raise InputError("--blend mixes styles by the detected mood: use it with "
                              "--emotion auto")
+        if per_face and (blend or not auto):
+            raise InputError("--per-face paints each face in the style of its own emotion: "
+                             "use it with --emotion auto and without --blend")
+        mode = "per_face" if per_face else "blend" if blend else "auto" if auto else "emotion"
         try:
-            request = StyleRequest("blend" if blend else "auto" if auto else "emotion", emotion,
+            request = StyleRequest(mode, emotion,
                                    strength, keep_colors, max_side or None, fallback.strip())
         except InputError as exc:
             raise InputError(f"--{exc}") from None
@@ -113,6 +120,8 @@ def stylize(
                 finally:
                     stylizer = loading.result()
             stylizer.style_weights(request.fallback)
+            if per_face:
+                stylizer.require_style_maps()  # one clear error before any work
         else:
             stylizer = Stylizer(style_model, styles_toml=styles_toml)
             stylizer.style_weights(emotion)  # a bad name: one clear error before any work
@@ -160,6 +169,9 @@ def stylize_record(path: Path, dest: Path, analysis, choice) -> dict:  # noqa: A
         else:
             record["mood"] = analysis.mood
             record["confidence"] = round(max(analysis.mood_probabilities), 4)
+    if choice.faces:
+        record["per_face"] = [{"box": [round(v, 1) for v in box], "style": style}
+                              for box, style in choice.faces]
     record.update(style=choice.tag, output=str(dest))
     return record
 

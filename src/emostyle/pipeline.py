@@ -8,7 +8,7 @@ same style weights and the same picture wherever it is painted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from emostyle.emotions import EMOJI, EMOTIONS, SYNONYMS, canonical
 from emostyle.errors import InputError
 from emostyle.images import read_image
 from emostyle.results import Analysis, Face
+from emostyle.style_map import region_weights
 
 if TYPE_CHECKING:
     from emostyle.stylizer import Stylizer
@@ -112,9 +113,9 @@ def analyze(image: np.ndarray | str | Path, model: str = "default",
 
 # ------------------------------------------------------------------------------------ painting
 
-# How a request can pick the style. "per_face" (each face's region in its own style) is planned:
-# it will be one more mode here and one more branch in choose_style.
-PAINT_MODES = ("auto", "emotion", "blend")
+# How a request can pick the style; "per_face" paints each person in the style of their own
+# emotion and the rest of the picture as "auto" would (emostyle.style_map).
+PAINT_MODES = ("auto", "emotion", "blend", "per_face")
 # The long side the style network runs at unless a request says otherwise (docs/styles.md).
 DEFAULT_PAINT_SIDE = 1024
 # In a blend, emotions with less of the mood than this are left out: they change no visible
@@ -127,8 +128,10 @@ class StyleRequest:
     """How a picture should be painted.
 
     ``mode``: ``auto`` (the style of the mood's most likely emotion), ``emotion`` (the style of
-    ``emotion``, which may also name a style of the model) or ``blend`` (the styles mixed by the
-    mood's probabilities). A picture without a face, or whose mood the style model has no style
+    ``emotion``, which may also name a style of the model), ``blend`` (the styles mixed by the
+    mood's probabilities) or ``per_face`` (every readable face's person in the style of that
+    face's emotion, the rest as ``auto``; faces too small or unclear to read keep the rest's).
+    A picture without a face, or whose mood the style model has no style
     for, is painted in ``fallback``'s style. ``strength`` 0 keeps the photo, 1 is the full
     painting; ``keep_colors`` keeps the photo's colours; the network runs on a copy at most
     ``max_side`` long (None: full resolution, in tiles when big).
@@ -169,13 +172,18 @@ class StyleChoice:
     weights: dict[str, float] | None
     description: str
     fallback: bool = False
+    # per_face: (face box, that face's style) for every face painted in its own style; the
+    # rest of the picture takes ``style``/``weights``.
+    faces: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
 
     @property
     def key(self) -> tuple:
-        return (self.style, tuple(sorted((self.weights or {}).items())))
+        return (self.style, tuple(sorted((self.weights or {}).items())), self.faces)
 
     @property
     def tag(self) -> str:
+        if self.faces:
+            return "per-face"
         return "blend" if self.style is None else self.style.strip().lower()
 
 
@@ -185,7 +193,8 @@ class Painting:
 
     image: np.ndarray
     choice: StyleChoice
-    style_weights: np.ndarray  # (S,) in the style model's order, sums to 1
+    style_weights: np.ndarray  # (S,) in the style model's order, sums to 1 (per_face: the rest)
+    weight_map: np.ndarray | None = None  # per_face: (h, w, S) per-pixel weights
 
 
 def _styled_emotions(stylizer: Stylizer | None) -> frozenset[str]:
@@ -213,6 +222,8 @@ def choose_style(analysis: Analysis | None, request: StyleRequest,
     if request.mode == "emotion":
         return StyleChoice(request.emotion, None, f"in the {_named(request.emotion)} style, "
                                                   "as chosen")
+    if request.mode == "per_face":
+        return _per_face_choice(analysis, request, stylizer)
     fallback = canonical(request.fallback)
     probs = None if analysis is None else analysis.mood_probabilities
     if probs is None:
@@ -239,14 +250,43 @@ def choose_style(analysis: Analysis | None, request: StyleRequest,
                                        "style for the mood", fallback=True)
 
 
+def _per_face_choice(analysis: Analysis | None, request: StyleRequest,
+                     stylizer: Stylizer | None) -> StyleChoice:
+    """Each readable face's most likely styled emotion; the rest of the picture as ``auto``."""
+    rest = choose_style(analysis, replace(request, mode="auto"), stylizer)
+    styled = _styled_emotions(stylizer)
+    faces = []
+    for face in () if analysis is None else analysis.faces:
+        if face.uncertain:
+            continue
+        probs = {e: p for e, p in zip(EMOTIONS, face.probabilities, strict=True) if e in styled}
+        if probs:
+            faces.append((tuple(float(v) for v in face.box), max(probs, key=probs.get)))
+    if not faces:
+        return rest
+    named = ", ".join(f"{EMOJI[e]} {e}" for _, e in faces)
+    return StyleChoice(rest.style, rest.weights,
+                       f"each face in its own style ({named}); the rest {rest.description}",
+                       rest.fallback, tuple(faces))
+
+
 def paint_choice(stylizer: Stylizer, image: np.ndarray, choice: StyleChoice,
                  request: StyleRequest) -> Painting:
     """``image`` repainted as an already made ``choice`` says, with ``request``'s settings."""
     vector = stylizer.style_weights(choice.style, choice.weights)
-    out = stylizer.stylize(image, style=choice.style, weights=choice.weights,
-                           strength=request.strength, keep_colors=request.keep_colors,
-                           max_side=request.max_side)
-    return Painting(out, choice, vector)
+    weight_map = None
+    if choice.faces:
+        weight_map = region_weights(image.shape[0], image.shape[1], vector,
+                                    [(box, stylizer.style_weights(style))
+                                     for box, style in choice.faces])
+        out = stylizer.stylize(image, strength=request.strength,
+                               keep_colors=request.keep_colors, max_side=request.max_side,
+                               weight_map=weight_map)
+    else:
+        out = stylizer.stylize(image, style=choice.style, weights=choice.weights,
+                               strength=request.strength, keep_colors=request.keep_colors,
+                               max_side=request.max_side)
+    return Painting(out, choice, vector, weight_map)
 
 
 def paint(stylizer: Stylizer, image: np.ndarray, analysis: Analysis | None,

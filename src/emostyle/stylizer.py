@@ -75,6 +75,7 @@ class Stylizer:
         self._threads, self._providers = threads, providers or ["CPUExecutionProvider"]
         self._session = self._load(self.model_path, {"image", "style_weights"})
         self._tiling: ort.InferenceSession | None = None  # loaded when a picture needs tiles
+        self._map: ort.InferenceSession | None = None  # loaded for per-region styles
         self.num_styles = len(self.catalogue.styles)
         self.stats_size = 2 * int(self.card.get("norm_channels", 0))
 
@@ -99,6 +100,30 @@ class Stylizer:
             self._tiling = self._load(path, {"image", "style_weights", "norm_stats",
                                              "stats_mix"})
         return self._tiling
+
+    @property
+    def has_style_maps(self) -> bool:
+        """Whether this model can paint each region in its own style (its map graph exists)."""
+        return self._map_path().is_file() and bool(self.stats_size)
+
+    def _map_path(self) -> Path:
+        info = self.card.get("map_model") or {}
+        return self.model_path.with_name(info.get("file", f"{self.model_path.stem}_map.onnx"))
+
+    def require_style_maps(self) -> None:
+        """Load the map graph now; a model without one is a :class:`ModelNotFoundError`."""
+        self._map_session()
+
+    def _map_session(self) -> ort.InferenceSession:
+        if self._map is None:
+            if not self.has_style_maps:
+                raise ModelNotFoundError(
+                    f"{self.model_path}: this style model cannot paint each face in its own "
+                    f"style ({self._map_path().name} is missing); re-export it with "
+                    "`emostyle export-style`")
+            self._map = self._load(self._map_path(), {"image", "style_map", "norm_stats",
+                                                      "stats_mix"})
+        return self._map
 
     @property
     def styles(self) -> tuple[str, ...]:
@@ -126,14 +151,26 @@ class Stylizer:
 
     def stylize(self, image: np.ndarray, style: str | None = None,
                 weights: dict[str, float] | None = None, strength: float = 1.0,
-                keep_colors: bool = False, max_side: int | None = None) -> np.ndarray:
-        """Repaint an RGB uint8 picture (H, W, 3); returns a new RGB uint8 array, same size."""
+                keep_colors: bool = False, max_side: int | None = None,
+                weight_map: np.ndarray | None = None) -> np.ndarray:
+        """Repaint an RGB uint8 picture (H, W, 3); returns a new RGB uint8 array, same size.
+
+        ``weight_map`` (h, w, S) float32, each pixel a style blend in the model's style order
+        summing to 1, at any resolution covering the whole picture (see
+        :mod:`emostyle.style_map`): every region in its own style, in one network pass; then
+        ``style`` and ``weights`` are not given.
+        """
         image = check_image(image)
         if not (0.0 <= float(strength) <= 1.0) or math.isnan(strength):
             raise InputError(f"strength must be between 0 and 1, got {strength}")
         if max_side is not None and int(max_side) < MIN_SIDE:
             raise InputError(f"max_side must be at least {MIN_SIDE}, got {max_side}")
-        w = self.style_weights(style, weights)
+        if weight_map is not None:
+            if style is not None or weights is not None:
+                raise InputError("give a weight_map or a style/weights, not both")
+            w = self._check_map(weight_map)
+        else:
+            w = self.style_weights(style, weights)
         if strength == 0.0:
             return image.copy()
         h, wd = image.shape[:2]
@@ -149,25 +186,47 @@ class Stylizer:
         finish(image, out, float(strength), keep_colors)
         return out
 
+    def _check_map(self, weight_map: np.ndarray) -> np.ndarray:
+        m = np.asarray(weight_map, np.float32)
+        if m.ndim != 3 or m.shape[2] != self.num_styles or min(m.shape[:2]) < 1:
+            raise InputError(f"weight_map must be (h, w, {self.num_styles}), got "
+                             f"{tuple(m.shape)}")
+        if not np.all(np.isfinite(m)) or m.min() < -1e-4 or np.abs(m.sum(2) - 1).max() > 1e-3:
+            raise InputError("weight_map pixels must be non-negative style weights summing "
+                             "to 1")
+        self.require_style_maps()  # fail before any work when the model has no map graph
+        # The network's input layout: (S, h, w).
+        return np.ascontiguousarray(m.transpose(2, 0, 1))
+
     # ------------------------------------------------------------------------------ network
 
     def _run(self, rgb: np.ndarray, w: np.ndarray, stats: np.ndarray | None = None,
              measure: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """One pass: uint8 (h, w, 3) -> float32 (h, w, 3) 0..255, and with ``measure`` or
-        ``stats`` (tiling graph) the instance-norm statistics it measured."""
+        ``stats`` (tiling graph) the instance-norm statistics it measured. ``w`` is a style
+        vector (S,) or a style map (S, mh, mw) covering ``rgb`` (the map graph)."""
         h, wd = rgb.shape[:2]
         ph, pw = max(0, MIN_SIDE - h), max(0, MIN_SIDE - wd)
         if ph or pw:
             rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
+            if w.ndim == 3:  # the map must cover the padded picture the same way
+                mh, mw = w.shape[1:]
+                w = np.pad(w, ((0, 0), (0, math.ceil(ph * mh / h)), (0, math.ceil(pw * mw / wd))),
+                           mode="edge")
         x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
-        feed = {"image": x, "style_weights": w[None].astype(np.float32)}
-        if stats is None and not measure:
-            out = self._session.run(["stylized"], feed)[0]
-            return out[0, :, :h, :wd].transpose(1, 2, 0), None
+        if w.ndim == 3:
+            feed = {"image": x, "style_map": w[None].astype(np.float32)}
+            session = self._map_session()
+        else:
+            feed = {"image": x, "style_weights": w[None].astype(np.float32)}
+            if stats is None and not measure:
+                out = self._session.run(["stylized"], feed)[0]
+                return out[0, :, :h, :wd].transpose(1, 2, 0), None
+            session = self._tiling_session()
         feed["norm_stats"] = (stats if stats is not None
                               else np.zeros((1, self.stats_size), np.float32))
         feed["stats_mix"] = np.full((1,), 1.0 if stats is not None else 0.0, np.float32)
-        out, measured = self._tiling_session().run(["stylized", "norm_stats_out"], feed)
+        out, measured = session.run(["stylized", "norm_stats_out"], feed)
         return out[0, :, :h, :wd].transpose(1, 2, 0), measured
 
     def _network(self, rgb: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -194,7 +253,8 @@ class Stylizer:
             wsum = np.zeros((y1 - y0, wd, 1), np.float32)
             for x0, x1 in xs:
                 wx = feather(x0, x1, wd, self.margin, self.ramp)
-                pred, _ = self._run(rgb[y0:y1, x0:x1], w, stats)
+                tile_w = w if w.ndim == 1 else map_region(w, (y0, y1, x0, x1), (h, wd))
+                pred, _ = self._run(rgb[y0:y1, x0:x1], tile_w, stats)
                 weight = (wy[:, None] * wx[None, :])[:, :, None]
                 acc[:, x0:x1] += pred * weight
                 wsum[:, x0:x1] += weight
@@ -225,6 +285,26 @@ def check_image(image: object) -> np.ndarray:
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputError(f"empty picture (shape {image.shape})")
     return image
+
+
+def map_region(style_map: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]
+               ) -> np.ndarray:
+    """The part of a (S, mh, mw) style map over picture rows y0:y1, columns x0:x1 of a
+    picture of ``size`` (h, w), resampled bilinearly at the map's own density (at least 8x8):
+    what a tile's pass needs so that its styles line up with the whole picture's."""
+    y0, y1, x0, x1 = box
+    h, w = size
+    s, mh, mw = style_map.shape
+    sy, sx = mh / h, mw / w
+    oh, ow = max(8, math.ceil((y1 - y0) * sy)), max(8, math.ceil((x1 - x0) * sx))
+    # output pixel (u, v) covers picture rows y0 + (v + .5) * (y1 - y0) / oh; its map
+    # coordinate (align_corners=False) is that * sy - .5.
+    ky, kx = (y1 - y0) / oh * sy, (x1 - x0) / ow * sx
+    m = np.array([[kx, 0, x0 * sx + 0.5 * kx - 0.5], [0, ky, y0 * sy + 0.5 * ky - 0.5]])
+    planes = [cv2.warpAffine(style_map[i], m, (ow, oh), flags=cv2.INTER_LINEAR |
+                             cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+              for i in range(s)]
+    return np.ascontiguousarray(np.stack(planes))
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
