@@ -99,6 +99,11 @@ def test_upload_paints_the_picture(app):
     assert not app.exception and not app.error
     captions = [img.proto.imgs[0].caption for img in app.get("image")]
     assert len(captions) == 2 and "fear style" in captions[1]
+    app.radio(key="style_mode").set_value("per_face")
+    app.run()
+    assert not app.exception and not app.error
+    captions = [img.proto.imgs[0].caption for img in app.get("image")]
+    assert "each face in its own style (\U0001F604 happy)" in captions[1]
 
 
 def test_photo_from_the_camera(app):

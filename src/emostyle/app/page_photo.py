@@ -15,7 +15,8 @@ from emostyle.results import Analysis
 EXPORTED = "exported"
 MAX_CHARTS = 12  # a crowd photo gets bars for its first faces; the JSON has them all
 STYLE_MODES = {"auto": "The mood (automatic)", "emotion": "An emotion I pick",
-               "blend": "A blend, weighted by the mood"}
+               "blend": "A blend, weighted by the mood",
+               "per_face": "Each face in its own mood"}
 
 
 @dataclass(frozen=True)
