@@ -39,6 +39,7 @@ COMMANDS = (
     ("export", cli_train.export),
     ("train-style", cli_train.train_style),
     ("export-style", cli_train.export_style),
+    ("add-style", cli_train.add_style),
 )
 
 GROUPS = (("ensemble", cli_train.ensemble_app),)  # commands with sub-commands

@@ -261,6 +261,50 @@ def compare(
     run_guarded(body)
 
 
+def add_style(
+    painting: Annotated[Path, typer.Argument(help="The painting to add as a style.")],
+    name: Annotated[str, typer.Option(help="Name of the new style.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The new model (.onnx) to "
+                                                                "write; never the source.")],
+    emotion: Annotated[str | None, typer.Option(
+        help="Paint this emotion in the new style (in the new model).")] = None,
+    model: Annotated[str, typer.Option(
+        "--model", help="Source style model: 'styles' (bundled) or an .onnx.")] = "styles",
+    content_dir: Annotated[Path, typer.Option(
+        help="Photos to train on (the held-out split of the source's run is kept out).")
+                           ] = Path("content"),
+    vgg: Annotated[Path, typer.Option(help="VGG16 weights for the perceptual loss.")
+                   ] = Path("vgg16_imagenet_caffe_features_fp16.pth"),
+    minutes: Annotated[float, typer.Option(help="CPU minutes of training.")] = 10.0,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+) -> None:
+    """Add a painting as one more style: only its normalisation row is trained."""
+
+    def body() -> int:
+        need_torch()
+        from emostyle.training.add_style import AddStyleConfig
+        from emostyle.training.add_style import add_style as run_add_style
+
+        cfg = AddStyleConfig(str(painting), name, str(content_dir), str(vgg), emotion,
+                             minutes=minutes, threads=threads)
+        added = run_add_style(model, output, cfg)
+        t = added["training"]
+        out.print(f"wrote {output} with style {name!r} ({t['iterations']} iterations, "
+                  f"{t['cpu_seconds'] / 60:.1f} CPU min, {t['trainable_parameters']} of "
+                  f"{t['trainable_parameters'] + t['frozen_parameters']} parameters trained)")
+        h = added["heldout"]
+        b = h["new_style_before_training"]
+        out.print(f"held-out losses on {h['photos']} photos ({h['crop']} px crops); the new "
+                  f"style started at style {b['style']:.4g}, content {b['content']:.4g}:")
+        for style, row in h["per_style"].items():
+            mark = "  <- new" if style == name else ""
+            out.print(f"  {style:12s} style {row['style']:10.4g}  content {row['content']:10.4g}"
+                      f"{mark}")
+        return 0
+
+    run_guarded(body)
+
+
 ensemble_app = typer.Typer(
     help="Ensemble members and the 'accurate' model: add a run, build, distillation targets.",
     no_args_is_help=True)

@@ -33,6 +33,11 @@ class Reporter:
         if self.progress is not None:
             self.progress.update(self.task, advance=1, description=text)
 
+    def set(self, done: float, text: str) -> None:
+        """Move the bar to ``done`` (for runs measured in seconds rather than steps)."""
+        if self.progress is not None:
+            self.progress.update(self.task, completed=done, description=text)
+
     def line(self, text: str) -> None:
         if self.progress is not None:
             self.progress.console.print(text)
