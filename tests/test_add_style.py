@@ -104,3 +104,22 @@ def test_cli_add_style_prints_the_losses(source, data, tmp_path):  # noqa: F811
                                    "--content-dir", str(data["content"]),
                                    "--vgg", str(data["vgg"])])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_the_app_offers_an_added_style_by_name(source, data, tmp_path, monkeypatch):  # noqa: F811
+    from emostyle.app import engine
+
+    src, painting = source
+    out = tmp_path / "four.onnx"
+    add_style(src, out, config(data, painting, iterations=2))
+    monkeypatch.setenv(engine.STYLE_MODEL_ENV, str(out))
+    assert engine.style_model_name() == str(out)
+    stylizer = engine.load_stylizer(engine.style_model_name())
+    choices = engine.style_choices(stylizer)
+    assert choices[:7] == list(engine.EMOTIONS) and "dots" in choices
+    # the app paints the picked style through the one paint decision
+    req = engine.StyleRequest("emotion", "dots", max_side=None)
+    image = np.random.default_rng(3).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    choice = engine.choose_style(None, req, stylizer)
+    painted = engine.paint(stylizer, image, choice, req)
+    assert np.array_equal(painted, stylizer.stylize(image, style="dots"))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from emostyle.detection import DEFAULT_MIN_SCORE
 from emostyle.model_files import BUNDLED_DIR
 
 from .conftest import EXAMPLE
@@ -64,7 +65,7 @@ def test_start_page_invites_an_upload(app):
     assert app.title[0].value.endswith("emostyle")
     assert app.radio(key="model_choice").value == "default"
     assert app.toggle(key="detect").value is True
-    assert app.slider(key="min_score").value == pytest.approx(0.7)
+    assert app.slider(key="min_score").value == pytest.approx(DEFAULT_MIN_SCORE)
 
 
 def test_upload_shows_faces_bars_mood_and_downloads(app):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,6 +34,9 @@ def app_command(
     host: Annotated[str, typer.Option(
         help="Address to listen on; 0.0.0.0 for other machines (their browsers give the "
              "camera only to https:// pages).")] = "localhost",
+    style_model: Annotated[str | None, typer.Option(
+        "--style-model", help="Paint with this style model (.onnx, e.g. one made by "
+                              "`emostyle add-style`) instead of the bundled one.")] = None,
 ) -> None:
     """Start the web app: photos, emoji, mood painting, model cards and the live mirror."""
 
@@ -45,6 +49,14 @@ def app_command(
             raise EmostyleError(f"the web app needs the app extra: pip install "
                                 f"'emostyle[app]' ({exc})") from None
         check_address(host, port)
+        if style_model is not None:
+            import os
+
+            from emostyle.app.engine import STYLE_MODEL_ENV
+            from emostyle.stylizer import Stylizer
+
+            Stylizer(style_model, styles_toml=False)  # a bad file: one clear error, now
+            os.environ[STYLE_MODEL_ENV] = str(Path(style_model).resolve())
         shown = "localhost" if host in ("0.0.0.0", "::", "") else host
         out.print(f"emostyle app on http://{shown}:{port}  (live mirror: "
                   f"http://{shown}:{port}/mirror); Ctrl+C stops it", markup=False)

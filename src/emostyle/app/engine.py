@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import tempfile
 import threading
@@ -257,6 +258,23 @@ def choose_style(analysis: Analysis, request: StyleRequest,
     Give the ``stylizer`` so its catalogue decides which emotions have a style.
     """
     return pipeline.choose_style(analysis, request, stylizer)
+
+
+# `emostyle app --style-model FILE` hands the app a style model other than the bundled one (one
+# made by `emostyle add-style`, say) through this variable.
+STYLE_MODEL_ENV = "EMOSTYLE_STYLE_MODEL"
+
+
+def style_model_name() -> str:
+    """The style model the app paints with: ``$EMOSTYLE_STYLE_MODEL`` or the bundled one."""
+    return os.environ.get(STYLE_MODEL_ENV) or "styles"
+
+
+def style_choices(stylizer) -> list[str]:  # noqa: ANN001 - Stylizer | None
+    """What the "an emotion I pick" list offers: the seven emotions, then the model's styles
+    that no emotion is painted in (an added painting, say), by name."""
+    extra = [] if stylizer is None else [n for n in stylizer.styles if n not in EMOTIONS]
+    return [*EMOTIONS, *extra]
 
 
 def load_stylizer(model: str = "styles"):  # noqa: ANN201 - emostyle.stylizer.Stylizer

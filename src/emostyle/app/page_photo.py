@@ -105,13 +105,14 @@ def show_faces(analysis: Analysis) -> None:
                    "the JSON download.")
 
 
-def style_controls(analysis: Analysis) -> engine.StyleRequest:
+def style_controls(analysis: Analysis, stylizer=None) -> engine.StyleRequest:  # noqa: ANN001
     mode = st.radio("Paint it in", list(STYLE_MODES), format_func=STYLE_MODES.get,
                     key="style_mode")
     default = EMOTIONS.index(analysis.mood) if analysis.mood else EMOTIONS.index("neutral")
-    emotion = st.selectbox("Emotion", EMOTIONS, index=default, key="style_emotion",
-                           format_func=lambda e: f"{EMOJI[e]} {e}",
-                           disabled=mode != "emotion")
+    emotion = st.selectbox("Emotion or style", engine.style_choices(stylizer), index=default,
+                           key="style_emotion",
+                           format_func=lambda e: f"{EMOJI[e]} {e}" if e in EMOJI else
+                           f"🖼️ {e}", disabled=mode != "emotion")
     strength = st.slider("Strength", 0.0, 1.0, 1.0, 0.05, key="style_strength",
                          help="0 keeps the photo, 1 is the full painting.")
     keep = st.checkbox("Keep the photo's colours", key="style_keep_colors")
@@ -127,13 +128,15 @@ def show_painting(upload: engine.Upload, key: str, analysis: Analysis):  # noqa:
     """The painted picture (or a notice saying why there is none); returns it or None."""
     st.subheader("🎨 Painted in its mood")
     controls, picture = st.columns([1, 2], gap="large")
+    try:
+        stylizer = ui.stylizer(engine.style_model_name())
+    except engine.StylesUnavailable as exc:
+        stylizer, unavailable = None, exc
     with controls:
-        request = style_controls(analysis)
+        request = style_controls(analysis, stylizer)
     with picture:
-        try:
-            stylizer = ui.stylizer()
-        except engine.StylesUnavailable as exc:
-            st.info(f"The mood painting is not available here: {exc}", icon="🖼️")
+        if stylizer is None:
+            st.info(f"The mood painting is not available here: {unavailable}", icon="🖼️")
             return None
         choice = engine.choose_style(analysis, request, stylizer)
         try:
