@@ -200,7 +200,7 @@ def info(face_model: FaceModelOpt = None) -> None:
 
         from emostyle import __version__
         from emostyle.faces import resolve_face_model
-        from emostyle.model_files import bundled_models, read_card
+        from emostyle.model_files import bundled_models, model_bytes, read_card
 
         out.print(f"emostyle {__version__}  python {platform.python_version()}  "
                   f"({platform.system()} {platform.machine()})")
@@ -217,7 +217,7 @@ def info(face_model: FaceModelOpt = None) -> None:
         for path in bundled_models():
             card = read_card(path)
             acc = card.metrics.get("private_accuracy")
-            table.add_row(path.name, f"{path.stat().st_size / 1e6:.1f} MB", card.architecture,
+            table.add_row(path.name, f"{model_bytes(path) / 1e6:.1f} MB", card.architecture,
                           f"{acc:.2%}" if isinstance(acc, float) else "-", card.summary)
         out.print(table)
         return 0

@@ -97,8 +97,25 @@ def load_card(model_path: str | Path) -> dict:
 
 
 def bundled_models() -> list[Path]:
-    """ONNX files shipped inside the package."""
-    return sorted(BUNDLED_DIR.glob("*.onnx"))
+    """Models shipped inside the package: the ONNX files, and ensemble cards (``accurate``)
+    that name their member files (members themselves are listed by their ensemble)."""
+    ensembles = []
+    for path in sorted(BUNDLED_DIR.glob("*.json")):
+        if path.with_suffix(".onnx").is_file():
+            continue
+        try:
+            if load_card(path).get("kind") == "ensemble":
+                ensembles.append(path)
+        except ModelNotFoundError:
+            continue
+    return sorted([*BUNDLED_DIR.glob("*.onnx"), *ensembles])
+
+
+def model_bytes(path: Path) -> int:
+    """Bytes a model takes: its file, or an ensemble's members together."""
+    if path.suffix == ".json":
+        return int(load_card(path).get("bytes", path.stat().st_size))
+    return path.stat().st_size
 
 
 def cache_dir() -> Path:

@@ -25,7 +25,7 @@ from emostyle.detection import DEFAULT_MIN_SCORE
 from emostyle.emotions import COLORS_BGR, EMOJI, EMOTIONS
 from emostyle.errors import ImageReadError, InputError, ModelNotFoundError, StylesUnavailable
 from emostyle.images import IMAGE_SUFFIXES, read_image
-from emostyle.model_files import BUNDLED, BUNDLED_DIR, load_card
+from emostyle.model_files import BUNDLED, BUNDLED_DIR, bundled_models, load_card
 from emostyle.pipeline import Analyzer
 from emostyle.results import Analysis
 from emostyle.uncertainty import UNCERTAIN_LABEL, UNCERTAIN_MARK
@@ -307,7 +307,7 @@ def style_painting(stylizer, emotion: str) -> str | None:  # noqa: ANN001 - Styl
 def model_cards() -> list[tuple[Path, dict]]:
     """Every bundled model's card, ``(onnx path, card)``, emotion models first."""
     cards = []
-    for path in sorted(BUNDLED_DIR.glob("*.onnx")):
+    for path in bundled_models():
         try:
             cards.append((path, load_card(path)))
         except ModelNotFoundError:

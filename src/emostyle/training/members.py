@@ -124,6 +124,7 @@ def build_ensemble(data: str | Path, members_dir: Path = MEMBERS_DIR,
     card = {
         "name": "emotion_accurate",
         "kind": "ensemble",
+        "architecture": "ensemble",
         "summary": f"{len(chosen)} networks averaged (calibrated probabilities, flip TTA)",
         "task": first["task"],
         "labels": list(EMOTIONS),
