@@ -5,7 +5,8 @@ With conditional instance norm a style is nothing but one row of scale and shift
 new network: the model's weights are rebuilt from its ONNX file
 (:func:`emostyle.training.style_export.net_from_onnx`), one row is added (started from the mean
 of the existing rows), and only that row is trained with the VGG16 perceptual loss while
-everything else stays frozen. That is 1.2% of the bundled network's parameters and learns in minutes on a CPU.
+everything else stays frozen. That is 1.2% of the bundled network's parameters and learns in
+minutes on a CPU.
 
 The result is a **new** model file with one more style (the source model is never modified),
 exported with its tiling and map graphs and a card that lists the new style beside the old
