@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from emostyle.cli_common import out, run_guarded, this_command
+from emostyle.cli_common import OverwriteOpt, out, output_plan, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
 
 
@@ -183,13 +183,24 @@ def evaluate(
                          "emotion (synonyms such as anger/happiness accepted).")] = None,
     no_detect: Annotated[bool, typer.Option(
         "--no-detect", help="With --photos: the pictures are face crops already.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration."""
 
+    def check_outputs(target: Path, names: tuple[str, ...]) -> None:
+        plan = output_plan(set(), overwrite)
+        plan.folder(target, "--out")
+        for name in names:
+            plan.file(target / name, "--out")
+        plan.check()
+
     def photo_body() -> int:
-        from emostyle.training.photo_eval import evaluate_photos, write_photo_report
+        from emostyle.training.photo_eval import PHOTO_REPORT_FILES
 
         target = out_dir or Path(f"eval_{Path(source).stem}_photos")
+        check_outputs(target, PHOTO_REPORT_FILES)
+        from emostyle.training.photo_eval import evaluate_photos, write_photo_report
+
         report = evaluate_photos(source, photos, detect=not no_detect)
         write_photo_report(report, target)
         if as_json:
@@ -216,6 +227,8 @@ def evaluate(
         if target is None:
             p = Path(source)
             target = p / f"eval_{split}" if p.is_dir() else Path(f"eval_{p.stem}_{split}")
+        check_outputs(target, ("metrics.json", "confusion.png", "reliability.png",
+                               "misclassified.png", "explanations.png"))
         if Path(source).is_dir() or Path(source).suffix != ".onnx":
             if Path(source).is_dir():
                 need_torch()

@@ -69,6 +69,9 @@ def evaluate_photos(model: str | Path, root: Path, detect: bool = True,
     return report
 
 
+PHOTO_REPORT_FILES = ("metrics.json", "confusion.png")  # what write_photo_report writes
+
+
 def write_photo_report(report: dict, out_dir: Path) -> None:
     from emostyle.training.plots import confusion_png
 
