@@ -58,15 +58,36 @@ def test_output_and_resume(folder, tmp_path, face_model):
     assert res.exit_code == 2  # broken.jpg
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 7 and sum("error" in x for x in lines) == 1
-    # Simulate a run killed half-way: drop two lines and leave a half-written one.
+    # Simulate a run killed half-way: drop three lines and leave a half-written one. The kept
+    # lines hold broken.jpg's failure: --resume tries it again, so it is not "done".
     kept = out.read_text().splitlines()[:4]
+    assert "error" in json.loads(kept[0])
     out.write_text("\n".join(kept) + '\n{"source": "half')
-    assert len(done_sources(out)) == 4
+    assert len(done_sources(out)) == 3
     assert out.read_text().endswith("\n")  # the broken tail is cut off
+    assert "error" not in out.read_text()  # and the failure dropped
     res = runner.invoke(app, ["analyze", str(folder), "-o", str(out), "--resume"])
-    assert "3 picture(s) analyzed" in res.output and "4 already there" in res.output
+    # broken.jpg, p3, p4, p5 tried; the summary counts the three that worked
+    assert "3 picture(s) analyzed" in res.output and "1 failed" in res.output
+    assert "3 already there" in res.output
     sources = [json.loads(x)["source"] for x in out.read_text().splitlines()]
-    assert sorted(sources) == sorted(str(p) for p in folder.iterdir())
+    assert sorted(sources) == sorted(str(p) for p in folder.iterdir())  # one line each
+
+
+def test_summary_counts_successes_and_resume_retries_a_fixed_file(folder, tmp_path,
+                                                                  face_model):
+    out = tmp_path / "res.jsonl"
+    runner = CliRunner()
+    res = runner.invoke(app, ["analyze", str(folder), "-o", str(out)])
+    assert res.exit_code == 2
+    assert "6 picture(s) analyzed" in res.output and "1 failed" in res.output
+    shutil.copy(EXAMPLE, folder / "broken.jpg")  # the user fixes the file
+    res = runner.invoke(app, ["analyze", str(folder), "-o", str(out), "--resume"])
+    assert res.exit_code == 0, res.output
+    assert "1 picture(s) analyzed" in res.output and "6 already there" in res.output
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(records) == 7 and not [r for r in records if "error" in r]
+    assert any(r["source"].endswith("broken.jpg") and r["faces"] for r in records)
 
 
 def test_resume_needs_output(folder):

@@ -257,10 +257,10 @@ def test_annotate_refuses_to_overwrite_an_input(work: Path, face_model: Path) ->
     before = (work / "astronaut_emostyle.jpg").read_bytes()
     result = analyze("astronaut.jpg", "astronaut_emostyle.jpg", "--annotate", ".")
     assert result.exit_code == 2
-    line_with(result, "astronaut.jpg", "astronaut_emostyle.jpg", "refusing to overwrite")
+    line_with(result, "astronaut_emostyle.jpg", "is one of the inputs")
     assert (work / "astronaut_emostyle.jpg").read_bytes() == before
-    assert sorted(p.name for p in work.iterdir()) == [  # the other input is annotated
-        "astronaut.jpg", "astronaut_emostyle.jpg", "astronaut_emostyle_emostyle.jpg"]
+    # refused before any work: nothing at all is written (issue 17)
+    assert sorted(p.name for p in work.iterdir()) == ["astronaut.jpg", "astronaut_emostyle.jpg"]
 
 
 def test_annotate_onto_a_folder_in_the_way(work: Path, face_model: Path) -> None:
@@ -385,3 +385,14 @@ def test_same_names_in_different_folders_do_not_overwrite(tmp_path):
                                    "--annotate", str(out_dir), "--json"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out_dir.iterdir()) == ["x_emostyle.jpg", "x_emostyle_2.jpg"]
+
+
+@pytest.mark.parametrize("command", ["analyze", "stylize", "video"])
+def test_model_help_offers_only_installed_models(command: str) -> None:
+    """`--model accurate` was offered where it was not installed (exit 3 when tried)."""
+    from emostyle.model_files import BUNDLED, BUNDLED_DIR, EMOTION_MODELS
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    line = next(ln for ln in result.output.splitlines() if "--model" in ln)
+    for name in EMOTION_MODELS:
+        assert (f"'{name}'" in line) == (BUNDLED_DIR / BUNDLED[name]).is_file(), line

@@ -71,10 +71,10 @@ def test_never_overwrites_inputs_and_no_name_clashes(tiny_model, work):  # noqa:
     before = {p.name: p.read_bytes() for p in work.glob("*.jpg")}
     res = stylize(tiny_model, "a.jpg", "a_fear.jpg", "-e", "fear", "-o", ".")
     assert res.exit_code == 2
-    assert "refusing to overwrite an input file" in res.output
-    # The outcome, not the message: both inputs keep their bytes.
+    assert "a_fear.jpg (-o): is one of the inputs" in res.output
+    # The outcome, not the message: both inputs keep their bytes, and nothing is written.
     assert {n: (work / n).read_bytes() for n in before} == before
-    assert (work / "a_fear_fear.jpg").is_file()
+    assert not (work / "a_fear_fear.jpg").exists()
     (work / "x").mkdir()
     (work / "y").mkdir()
     gradient(work / "x" / "p.jpg")

@@ -125,7 +125,7 @@ def test_unwritable_output_and_bad_arguments(tmp_path, astronaut, face_model):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     res = run(str(src), "-o", str(blocker / "out.mp4"))
-    assert res.exit_code == 2 and "cannot create output folder" in res.output
+    assert res.exit_code == 2 and "cannot create a folder under" in res.output
     assert run(str(src), "-o", str(src)).exit_code == 2  # never overwrite the input
     assert "either a video file or --camera" in run("-o", str(tmp_path / "o.mp4")).output
     assert run(str(src), "-o", str(tmp_path / "o.gif")).exit_code == 2

@@ -18,6 +18,7 @@ import numpy as np
 
 from emostyle.errors import InputError
 from emostyle.images import read_image
+from emostyle.outputs import commit, temp_beside
 from emostyle.pipeline import Analyzer
 from emostyle.results import Analysis
 
@@ -81,10 +82,16 @@ def analyze_stream(paths: Iterable[Path], analyzer: Analyzer, workers: int = 2,
 
 
 def done_sources(jsonl: Path) -> set[str]:
-    """Sources already in a JSONL output; a half-written last line (a killed run) is cut off."""
+    """Sources already analyzed in a JSONL output, for ``--resume``.
+
+    A half-written last line (a killed run) is cut off, and lines recording a failure are
+    dropped (the file is rewritten through a temporary file), so the failed pictures are tried
+    again and each source ends up with one line.
+    """
     if not jsonl.is_file():
         return set()
     done: set[str] = set()
+    kept: list[bytes] = []
     good_bytes = 0
     with open(jsonl, "rb") as fh:
         for line in fh:
@@ -94,20 +101,41 @@ def done_sources(jsonl: Path) -> set[str]:
                 break
             if not line.endswith(b"\n"):
                 break
-            done.add(record["source"])
             good_bytes += len(line)
-    if good_bytes != jsonl.stat().st_size:
+            if "error" not in record:
+                done.add(record["source"])
+                kept.append(line)
+    if sum(map(len, kept)) != good_bytes:  # failures to drop
+        tmp = temp_beside(jsonl)
+        with open(tmp, "wb") as fh:
+            fh.writelines(kept)
+            fh.flush()
+            os.fsync(fh.fileno())
+        commit(tmp, jsonl)
+    elif good_bytes != jsonl.stat().st_size:
         with open(jsonl, "r+b") as fh:
             fh.truncate(good_bytes)
     return done
 
 
 class JsonlWriter:
-    """Appends one JSON line per item and flushes, so a crash loses at most one line."""
+    """Appends one JSON line per item and flushes, so a crash loses at most one line.
 
-    def __init__(self, path: Path, append: bool) -> None:
+    The file is written in place, not through a temporary file, so that a killed run can be
+    continued with ``--resume``. A new file is created exclusively: without ``overwrite`` an
+    existing file is never truncated (``append`` continues it).
+    """
+
+    def __init__(self, path: Path, append: bool, overwrite: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(path, "a" if append else "w", encoding="utf-8")
+        mode = "a" if append else "w" if overwrite else "x"
+        try:
+            self.fh = open(path, mode, encoding="utf-8")
+        except FileExistsError:
+            raise InputError(f"{path}: already exists, not replaced (give --overwrite, or "
+                             "--resume to continue it)") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
     def write(self, record: dict) -> None:
         self.fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -17,31 +17,60 @@ from emostyle.cli_common import (
     JsonOpt,
     MinScoreOpt,
     ModelOpt,
+    OverwriteOpt,
     err,
     input_files,
     out,
     output_path,
+    output_plan,
+    plan_named_outputs,
     print_json_report,
     progress,
     report_failures,
     run_guarded,
 )
 from emostyle.errors import EmostyleError, InputError
+from emostyle.outputs import OutputPlan
 
 
 def write_explanations(explainer, image, analysis, path: Path, out_dir: Path,  # noqa: ANN001
-                       inputs: set[Path], written: set[Path]) -> None:
+                       inputs: set[Path], written: set[Path], overwrite: bool = True) -> None:
     """``<stem>_explain.jpg`` (maps on the picture) and ``<stem>_face<N>_explain.png``."""
     from emostyle.explain import overlay_on_picture
     from emostyle.images import write_image
 
     explanations = explainer.explain(image, analysis=analysis)
     write_image(overlay_on_picture(image, explanations),
-                output_path(path, out_dir, "explain", inputs, written))
+                output_path(path, out_dir, "explain", inputs, written), overwrite=overwrite)
     for i, ex in enumerate(explanations, 1):
         face_png = output_path(path.with_suffix(".png"), out_dir, f"face{i}_explain", inputs,
                                written)
-        write_image(ex.overlay(), face_png)
+        write_image(ex.overlay(), face_png, overwrite=overwrite)
+
+
+def plan_analyze_outputs(plan: OutputPlan, files: list[Path], output: Path | None,
+                         resume: bool, annotate_dir: Path | None,
+                         explain_dir: Path | None) -> None:
+    """Every file ``analyze`` may write: -o, the annotated pictures, the explanation maps."""
+    plan.file(output, "-o", append=resume)
+    plan_named_outputs(plan, files, annotate_dir, "--annotate", ["emostyle"])
+    plan_named_outputs(plan, files, explain_dir, "--explain", ["explain"])
+    if explain_dir is not None and explain_dir.is_dir():
+        # the per-face maps' count is known only after detection: any such file already
+        # there for one of these pictures might be replaced
+        there = [p for p in explain_dir.iterdir() if "_face" in p.name]
+        stems = {f.stem for f in files}
+        for p in there:
+            stem, _, rest = p.name.rpartition("_face")
+            if stem in stems and "_explain" in rest:
+                plan.file(p, "--explain")
+
+
+def summary_line(analyzed: int, failed: int, skipped: int, output: Path, where: str = "") -> str:
+    """``12 picture(s) analyzed into out.jsonl, 2 failed (10 already there)``."""
+    return (f"{analyzed} picture(s) analyzed{where} into {output}"
+            + (f", {failed} failed (tried again by --resume)" if failed else "")
+            + (f" ({skipped} already there)" if skipped else ""))
 
 
 def face_table(analysis) -> Table:  # noqa: ANN001 - Analysis
@@ -84,6 +113,7 @@ def analyze(
     ray_address: Annotated[str | None, typer.Option(
         "--ray", help="Run on Ray (needs --output): 'local' starts Ray here, 'auto' joins this "
                       "machine's cluster, or a ray://host:port address.")] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Find the faces in pictures and read the emotion of each.
 
@@ -98,20 +128,23 @@ def analyze(
         if output is None or as_json or as_jsonl or annotate_dir or explain_dir or no_detect:
             raise InputError("--ray writes to --output FILE.jsonl only (no --json, --jsonl, "
                              "--annotate, --explain or --no-detect)")
-        writer = JsonlWriter(output, append=resume)
+        writer = JsonlWriter(output, append=resume, overwrite=overwrite)
+
+        failed: list = []
 
         def write(rec: dict) -> None:
             writer.write(rec)
             if "error" in rec:
-                problems.append((rec["source"], rec["error"]))
+                failed.append((rec["source"], rec["error"]))
 
         try:
             n = analyze_on_ray(files, write, model, face_model, ray_address,
                                min_score=min_score)
         finally:
             writer.close()
-        err.print(f"{n} picture(s) analyzed on Ray into {output}"
-                  + (f" ({skipped} already there)" if skipped else ""), markup=False)
+        problems.extend(failed)
+        err.print(summary_line(n - len(failed), len(failed), skipped, output, " on Ray"),
+                  markup=False)
         return report_failures(problems)
 
     def body() -> int:
@@ -123,9 +156,11 @@ def analyze(
         if resume and output is None:
             raise InputError("--resume needs --output FILE.jsonl")
         files, problems = input_files(paths, "analyze")
+        unusable_inputs = len(problems)  # missing paths, empty folders: not counted as tried
         inputs = {f.resolve() for f in files}
-        if output is not None and output.resolve() in inputs:
-            raise InputError(f"{output}: refusing to overwrite an input file")
+        plan = output_plan(inputs, overwrite)
+        plan_analyze_outputs(plan, files, output, resume, annotate_dir, explain_dir)
+        plan.check()
         skipped = 0
         if resume:
             done = done_sources(output)
@@ -141,7 +176,8 @@ def analyze(
                 raise InputError(f"--explain: model {analyzer.classifier.name} has no class "
                                  "activation output; re-export it with `emostyle export`")
             explainer = Explainer(analyzer)
-        writer = JsonlWriter(output, append=resume) if output is not None else None
+        writer = (JsonlWriter(output, append=resume, overwrite=overwrite)
+                  if output is not None else None)
         written: set[Path] = set()
         results = []
         try:
@@ -153,10 +189,11 @@ def analyze(
                     try:
                         if result is not None and explainer is not None and result.faces:
                             write_explanations(explainer, item.image, result, path,
-                                               explain_dir, inputs, written)
+                                               explain_dir, inputs, written, overwrite)
                         if result is not None and annotate_dir is not None:
                             dest = output_path(path, annotate_dir, "emostyle", inputs, written)
-                            write_image(annotate(item.image, result, copy=False), dest)
+                            write_image(annotate(item.image, result, copy=False), dest,
+                                        overwrite=overwrite)
                     except InputError as exc:
                         item.error, item.analysis, result = str(exc), None, None
                     item.image = None
@@ -182,8 +219,8 @@ def analyze(
         if as_json:
             print_json_report(results, problems)
         if writer is not None and not (as_json or as_jsonl):
-            err.print(f"{len(files)} picture(s) analyzed into {output}"
-                      + (f" ({skipped} already there)" if skipped else ""), markup=False)
+            failed = len(problems) - unusable_inputs
+            err.print(summary_line(len(files) - failed, failed, skipped, output), markup=False)
         return report_failures(problems)
 
     run_guarded(body)

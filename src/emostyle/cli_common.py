@@ -18,17 +18,23 @@ from rich.markup import escape
 
 from emostyle.detection import DEFAULT_MIN_SCORE
 from emostyle.errors import EmostyleError, InputError
+from emostyle.model_files import installed_emotion_models
+from emostyle.outputs import OutputPlan
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# Only the models installed here are offered ('accurate' is built with `emostyle ensemble`).
+INSTALLED_MODELS = " or ".join(f"'{n}'" for n in installed_emotion_models()) or "none bundled"
 ModelOpt = Annotated[str, typer.Option(
-    "--model", "-m", help="Emotion model: 'default', 'accurate' or a path to an exported .onnx.")]
+    "--model", "-m", help=f"Emotion model: {INSTALLED_MODELS} or a path to an exported .onnx.")]
 FaceModelOpt = Annotated[Path | None, typer.Option(
     "--face-model", help="YuNet .onnx file (else $EMOSTYLE_FACE_MODEL, then the user cache).")]
 MinScoreOpt = Annotated[float, typer.Option(
     "--min-score", min=0.0, max=1.0, help="Minimum face detection score.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace output files that already exist (inputs are never replaced).")]
 MIN_SCORE = DEFAULT_MIN_SCORE  # the default of every --min-score
 
 
@@ -49,6 +55,10 @@ def run_guarded(fn: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    except OSError as exc:  # a file problem no check foresaw (disk full, a vanished folder)
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}")
+        raise typer.Exit(2) from None
     if code:
         raise typer.Exit(code)
 
@@ -115,6 +125,31 @@ def input_files(paths: list[str], verb: str) -> tuple[list[Path], list[tuple[Pat
         raise InputError("; ".join(f"{p}: {why}" for p, why in problems)
                          or f"no images to {verb}")
     return files, problems
+
+
+def output_plan(inputs: set[Path] | list[Path], overwrite: bool) -> OutputPlan:
+    """The plan every command fills with its outputs and checks before any work.
+
+    See :mod:`emostyle.outputs`: inputs are never replaced, existing files only with
+    ``--overwrite``, and an unwritable place is one line and exit 2 before anything loads.
+    """
+    return OutputPlan(set(inputs), overwrite)
+
+
+def plan_named_outputs(plan: OutputPlan, files: list[Path], out_dir: Path | None, what: str,
+                       tags: list[str] | set[str], suffix: str | None = None) -> None:
+    """Plan ``out_dir/<stem>_<tag>`` for every input and every tag it may get (see output_path).
+
+    When the tag depends on the result (the detected mood), every possible tag is planned, so a
+    file a run *might* replace is named before any work.
+    """
+    if out_dir is None:
+        return
+    plan.folder(out_dir, what)
+    for tag in sorted(tags):
+        taken: set[Path] = set()
+        for f in files:
+            plan.file(output_path(f, out_dir, tag, set(), taken, suffix), what)
 
 
 def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],

@@ -12,14 +12,18 @@ from typing import Annotated
 import typer
 
 from emostyle.cli_common import (
+    INSTALLED_MODELS,
     MIN_SCORE,
     FaceModelOpt,
     JsonOpt,
     MinScoreOpt,
+    OverwriteOpt,
     err,
     input_files,
     out,
     output_path,
+    output_plan,
+    plan_named_outputs,
     print_json_report,
     progress,
     report_failures,
@@ -68,18 +72,20 @@ def stylize(
         "--styles", help="TOML mapping emotions to styles (default: $EMOSTYLE_STYLES or "
                          "~/.config/emostyle/styles.toml).")] = None,
     model: Annotated[str, typer.Option(
-        "--model", "-m", help="Emotion model for auto: 'default', 'accurate' or a path.")
+        "--model", "-m", help=f"Emotion model for auto: {INSTALLED_MODELS} or a path.")
                      ] = "default",
     face_model: FaceModelOpt = None,
     min_score: MinScoreOpt = MIN_SCORE,
     as_json: JsonOpt = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Repaint pictures in the style of an emotion - by default the mood of their faces.
 
     The mood of a picture is the mean of its faces' emotion probabilities weighted by face
     area (bigger faces count more); the style is its most likely emotion, or with --blend
     every emotion's style mixed by its probability. A picture without a face gets the
-    --fallback emotion's style. Inputs are never overwritten. Exit code 0 when every picture
+    --fallback emotion's style. Inputs are never overwritten, other existing files only with
+    --overwrite (checked before any work). Exit code 0 when every picture
     was stylised, 2 when some could not be read (the others are still done), 3 when a model
     file is missing.
     """
@@ -106,6 +112,10 @@ def stylize(
         except InputError as exc:
             raise InputError(f"--{exc}") from None
         files, problems = input_files(paths, "stylize")
+        inputs = {f.resolve() for f in files}
+        plan = output_plan(inputs, overwrite)
+        plan_named_outputs(plan, files, out_dir, "-o", possible_tags(request), suffix=".jpg")
+        plan.check()
         analyzer = None
         if request.needs_analysis:
             # ONNX Runtime builds a session without holding the GIL: load the style model in a
@@ -125,7 +135,6 @@ def stylize(
         else:
             stylizer = Stylizer(style_model, styles_toml=styles_toml)
             stylizer.style_weights(emotion)  # a bad name: one clear error before any work
-        inputs = {f.resolve() for f in files}
         taken: set[Path] = set()
         results = []
         with progress(len(files), "stylizing") as advance:
@@ -136,7 +145,7 @@ def stylize(
                     painting = paint(stylizer, image, analysis, request)
                     del image
                     dest = style_output_path(path, out_dir, painting.choice.tag, inputs, taken)
-                    write_image(painting.image, dest)
+                    write_image(painting.image, dest, overwrite=overwrite)
                     record = stylize_record(path, dest, analysis, painting.choice)
                     results.append(record)
                     if painting.choice.fallback:
@@ -154,6 +163,16 @@ def stylize(
         return report_failures(problems, "stylized")
 
     run_guarded(body)
+
+
+def possible_tags(request) -> set[str]:  # noqa: ANN001 - StyleRequest
+    """Every tag a picture's file name may get under ``request`` (the mood is not known yet)."""
+    from emostyle.emotions import EMOTIONS, canonical
+
+    if request.mode == "emotion":
+        return {request.emotion.strip().lower()}
+    fallback = canonical(request.fallback)
+    return {"blend", fallback} if request.mode == "blend" else {*EMOTIONS, fallback}
 
 
 def stylize_record(path: Path, dest: Path, analysis, choice) -> dict:  # noqa: ANN001

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from emostyle.cli_common import out, run_guarded, this_command
+from emostyle.cli_common import OverwriteOpt, out, output_plan, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
 
 
@@ -183,39 +183,74 @@ def evaluate(
                          "emotion (synonyms such as anger/happiness accepted).")] = None,
     no_detect: Annotated[bool, typer.Option(
         "--no-detect", help="With --photos: the pictures are face crops already.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration."""
 
+    def check_outputs(target: Path, names: tuple[str, ...]) -> None:
+        plan = output_plan(set(), overwrite)
+        plan.folder(target, "--out")
+        for name in names:
+            plan.file(target / name, "--out")
+        plan.check()
+
     def photo_body() -> int:
-        from emostyle.training.photo_eval import evaluate_photos, write_photo_report
+        from emostyle.training.photo_eval import PHOTO_REPORT_FILES
+
+        ignored = [o for o, given in (("--tta", tta), ("--split", split != "private"),
+                                      ("--data", data != Path("fer2013.npz"))) if given]
+        if ignored:
+            raise InputError(f"{', '.join(ignored)}: not used with --photos (they choose "
+                             "FER2013 faces); leave them out")
 
         target = out_dir or Path(f"eval_{Path(source).stem}_photos")
+        check_outputs(target, PHOTO_REPORT_FILES)
+        from emostyle.training.photo_eval import evaluate_photos, write_photo_report
+
         report = evaluate_photos(source, photos, detect=not no_detect)
-        write_photo_report(report, target)
+        note = write_photo_report(report, target)
         if as_json:
             print(json.dumps(report, indent=2))
             return 0
         out.print(f"{report['pictures']} pictures: {report['classified']} classified, "
                   f"{report['no_face_count']} without a face, {len(report['unreadable'])} "
                   f"unreadable")
-        out.print(f"accuracy {report['accuracy']:.4f} on classified faces  macro-F1 "
-                  f"{report['macro_f1']:.4f}  end-to-end {report['end_to_end_accuracy']:.4f}")
-        for name, row in report["per_class"].items():
-            out.print(f"  {name:9s} recall {row['recall']:.3f}  n={row['support']}")
-        for item in report["no_face"][:20]:
+        out.print(f"end to end (no face = wrong): accuracy {report['end_to_end_accuracy']:.4f}"
+                  f"  macro-F1 {report['end_to_end_macro_f1']:.4f}  n={report['pictures']}")
+        out.print(f"on detected faces: accuracy {report['accuracy']:.4f}  macro-F1 "
+                  f"{report['macro_f1']:.4f}  n={report['classified']}")
+        detected = report["per_class"]
+        for name, row in report["end_to_end_per_class"].items():
+            if row["support"] == 0:
+                out.print(f"  {name:9s} recall n/a (no pictures)")
+                continue
+            on = detected.get(name) or {}
+            on_text = (f"{on['recall']:.3f} n={on['support']}" if on.get("support") else "n/a")
+            out.print(f"  {name:9s} recall {row['recall']:.3f} n={row['support']}  "
+                      f"(on detected {on_text})")
+        shown = 20
+        for item in report["no_face"][:shown]:
             out.print(f"  no face: {item['path']}", markup=False)
-        out.print(f"figures and metrics.json in {target}")
+        if report["no_face_count"] > shown:
+            out.print(f"  and {report['no_face_count'] - shown} more (all in metrics.json)")
+        if note:
+            out.print(note)
+        out.print(f"metrics.json{'' if note else ' and figures'} in {target}")
         return 0
 
     def body() -> int:
-        from emostyle.training.report import evaluate_source
-
         if photos is not None:
             return photo_body()
+        if no_detect:
+            raise InputError("--no-detect: only used with --photos")
+        from emostyle.training.report import evaluate_source
+
         target = out_dir
         if target is None:
             p = Path(source)
             target = p / f"eval_{split}" if p.is_dir() else Path(f"eval_{p.stem}_{split}")
+        check_outputs(target, ("metrics.json", "confusion.png", "reliability.png",
+                               "misclassified.png", "explanations.png"))
         if Path(source).is_dir() or Path(source).suffix != ".onnx":
             if Path(source).is_dir():
                 need_torch()

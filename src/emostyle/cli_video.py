@@ -13,8 +13,10 @@ from emostyle.cli_common import (
     FaceModelOpt,
     MinScoreOpt,
     ModelOpt,
+    OverwriteOpt,
     err,
     out,
+    output_plan,
     run_guarded,
 )
 from emostyle.errors import EmostyleError, InputError
@@ -43,22 +45,36 @@ def video(
     min_score: MinScoreOpt = MIN_SCORE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")
                        ] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Track faces through a video, smooth their emotions, and write an overlaid video."""
+    """Track faces through a video, smooth their emotions, and write an overlaid video.
+
+    The video, its log and its plot are checked before any frame is read: none may be the
+    input, and existing files are replaced only with --overwrite.
+    """
 
     def body() -> int:
+        from emostyle.images import IMAGE_SUFFIXES
         from emostyle.pipeline import Analyzer
-        from emostyle.video import process_video
+        from emostyle.video import VIDEO_SUFFIXES, process_video
 
         if (source is None) == (camera is None):
             raise InputError("give either a video file or --camera N")
-        if source is not None and output is not None:
-            if output.resolve() == source.resolve():
-                raise InputError(f"{output}: refusing to overwrite the input video")
         if output is None and not show and log is None:
             raise InputError("nothing to do: give -o OUTPUT, --log PATH or --show")
+        if output is not None and output.suffix.lower() not in VIDEO_SUFFIXES:
+            raise InputError(f"{output}: unsupported video format; use one of "
+                             f"{', '.join(sorted(VIDEO_SUFFIXES))}")
         log_path = log or (output.with_suffix(".csv") if output else None)
         plot_path = plot or (output.with_suffix(".png") if output else None)
+        if plot_path is not None and plot_path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise InputError(f"{plot_path} (--plot): the plot is a picture; use one of "
+                             f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+        plan = output_plan({source} if source is not None else set(), overwrite)
+        plan.file(output, "-o")
+        plan.file(log_path, "--log" if log else "log")
+        plan.file(plot_path, "--plot" if plot else "plot")
+        plan.check()
         analyzer = Analyzer(model, face_model, min_score=min_score)
         stylizer = None
         if stylize:
@@ -76,7 +92,7 @@ def video(
             report = process_video(camera if camera is not None else source, output,
                                    analyzer, stylizer, every, smoothing, log_path=log_path,
                                    plot_path=plot_path, max_frames=max_frames,
-                                   on_frame=on_frame)
+                                   on_frame=on_frame, overwrite=overwrite)
         finally:
             if bar is not None:
                 bar.stop()

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from emostyle.errors import ImageReadError, InputError
+from emostyle.outputs import commit
 
 # Suffix -> Pillow format name. Spelled out rather than asked of Pillow: its
 # registered_extensions() imports every image plugin (~50 ms for a 1 ms JPEG encode).
@@ -137,11 +138,13 @@ def _over_white(strip: Image.Image) -> np.ndarray:
     return ((rgba[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
-def write_image(image: np.ndarray, path: str | Path, quality: int = 92) -> Path:
+def write_image(image: np.ndarray, path: str | Path, quality: int = 92,
+                overwrite: bool = True) -> Path:
     """Write an RGB uint8 array atomically (temp file + rename): never a half-written file.
 
     Raises :class:`InputError` naming the file when it cannot be written (unsupported suffix,
-    a folder in the way, no permission, disk full); nothing is left behind then.
+    a folder in the way, no permission, disk full); nothing is left behind then. With
+    ``overwrite=False`` an existing file at ``path`` is never replaced (an error instead).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -166,7 +169,7 @@ def write_image(image: np.ndarray, path: str | Path, quality: int = 92) -> Path:
         with os.fdopen(fd, "wb") as fh:
             params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
             Image.fromarray(image).save(fh, format=fmt, **params)
-        os.replace(tmp, path)
+        commit(tmp, path, overwrite)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -29,6 +29,14 @@ BUNDLED = {
 }
 
 
+EMOTION_MODELS = ("default", "accurate")  # the bundled names that are emotion classifiers
+
+
+def installed_emotion_models() -> list[str]:
+    """The bundled emotion model names whose files are installed here (for help texts)."""
+    return [n for n in EMOTION_MODELS if (BUNDLED_DIR / BUNDLED[n]).is_file()]
+
+
 def resolve_model(name_or_path: str | Path) -> Path:
     """A bundled model name (``default``, ``accurate``, ...) or a path -> an existing ONNX file."""
     key = str(name_or_path)

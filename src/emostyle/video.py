@@ -22,6 +22,7 @@ import numpy as np
 
 from emostyle.emotions import EMOTIONS
 from emostyle.errors import InputError
+from emostyle.outputs import commit, temp_beside
 from emostyle.overlay import draw_face
 from emostyle.pipeline import Analyzer, StyleRequest, paint
 from emostyle.results import Analysis
@@ -120,8 +121,10 @@ def ffmpeg_exe() -> str | None:
 class VideoWriter:
     """Writes RGB frames to ``path`` through a hidden temp file; nothing appears until done."""
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, path: Path, fps: float, size: tuple[int, int],
+                 overwrite: bool = True) -> None:
         self.path = path
+        self.overwrite = overwrite
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise InputError(f"{path}: unsupported video format; use one of "
                              f"{', '.join(sorted(VIDEO_SUFFIXES))}")
@@ -156,11 +159,11 @@ class VideoWriter:
                    "-shortest", str(muxed)]
             done = subprocess.run(cmd, capture_output=True, timeout=600)
             if done.returncode == 0 and muxed.is_file():
-                os.replace(muxed, self.path)
                 self.tmp.unlink(missing_ok=True)
+                commit(muxed, self.path, self.overwrite)
                 return True
             muxed.unlink(missing_ok=True)  # the input had no audio track: keep video only
-        os.replace(self.tmp, self.path)
+        commit(self.tmp, self.path, self.overwrite)
         return False
 
     def abort(self) -> None:
@@ -201,7 +204,8 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                   temporal_blend: float = 0.6, log_path: Path | None = None,
                   plot_path: Path | None = None, max_frames: int = 0,
                   on_frame: Callable[[int, int, np.ndarray], bool | None] | None = None,
-                  style: StyleRequest | None = None, draw_faces: bool = True) -> VideoReport:
+                  style: StyleRequest | None = None, draw_faces: bool = True,
+                  overwrite: bool = True) -> VideoReport:
     """Analyze (and optionally stylize) every frame; write the overlaid video and a log.
 
     ``every`` analyzes one frame in N and carries the tracks over in between. With a
@@ -210,14 +214,16 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
     ``temporal_blend`` is the weight of the new stylized frame against the previous output
     (1 = no blending), which removes most frame-to-frame shimmer of feed-forward style networks.
     ``draw_faces=False`` leaves out the boxes and emoji. ``on_frame(index, total, frame)`` is
-    called for progress and display; returning False stops early.
+    called for progress and display; returning False stops early. ``overwrite=False`` never
+    replaces an existing output, log or plot (an error instead).
     """
     if every < 1:
         raise InputError(f"--every must be 1 or more, got {every}")
     style = style or StyleRequest("blend", max_side=None)
     reader = FrameReader(source)
     info = reader.info
-    writer = VideoWriter(output, info.fps, (info.width, info.height)) if output else None
+    writer = (VideoWriter(output, info.fps, (info.width, info.height), overwrite)
+              if output else None)
     tracker = FaceTracker(alpha=alpha)
     report = VideoReport(str(source), str(output) if output else None,
                          container_frames=info.frame_count)
@@ -284,33 +290,39 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                           "stylized_raw": float(np.mean(flicker_raw[1:] or [0])),
                           "stylized_output": float(np.mean(flicker_out[1:] or [0]))}
     if log_path is not None:
-        write_log(rows, log_path)
+        write_log(rows, log_path, overwrite)
         report.log = str(log_path)
     if plot_path is not None:
-        emotion_plot(rows, plot_path)
+        emotion_plot(rows, plot_path, overwrite=overwrite)
         report.plot = str(plot_path)
     return report
 
 
-def write_log(rows: list[dict], path: Path) -> None:
+def write_log(rows: list[dict], path: Path, overwrite: bool = True) -> None:
     """Per-frame, per-track emotions as CSV (``.csv``) or JSON lines (anything else)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        if path.suffix.lower() == ".csv":
-            fields = ["frame", "time_s", "track", "box", "emotion", "confidence", "uncertain",
-                      *EMOTIONS]
-            w = csv.DictWriter(fh, fieldnames=fields)
-            w.writeheader()
-            for r in rows:
-                w.writerow({**r, "box": " ".join(str(v) for v in r["box"])})
-        else:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
-    os.replace(tmp, path)
+    tmp = temp_beside(path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            if path.suffix.lower() == ".csv":
+                fields = ["frame", "time_s", "track", "box", "emotion", "confidence", "uncertain",
+                          *EMOTIONS]
+                w = csv.DictWriter(fh, fieldnames=fields)
+                w.writeheader()
+                for r in rows:
+                    w.writerow({**r, "box": " ".join(str(v) for v in r["box"])})
+            else:
+                for r in rows:
+                    fh.write(json.dumps(r) + "\n")
+        commit(tmp, path, overwrite)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the log ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def emotion_plot(rows: list[dict], path: Path, size: tuple[int, int] = (960, 420)) -> None:
+def emotion_plot(rows: list[dict], path: Path, size: tuple[int, int] = (960, 420),
+                 overwrite: bool = True) -> None:
     """A PNG of each emotion's probability over time (mean over the faces in each frame).
 
     Drawn with OpenCV so the inference install needs no plotting library.
@@ -345,4 +357,4 @@ def emotion_plot(rows: list[dict], path: Path, size: tuple[int, int] = (960, 420
                         (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(img, f"time (s), 0 - {t_end:.1f}", (left + pw // 2 - 60, h - 12),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    write_image(img, path)
+    write_image(img, path, overwrite=overwrite)

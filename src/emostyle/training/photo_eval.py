@@ -47,7 +47,7 @@ def evaluate_photos(model: str | Path, root: Path, detect: bool = True,
         try:
             analysis = analyzer.analyze(read_image(path), source=str(path))
         except InputError as exc:
-            unreadable.append({"path": str(path), "error": str(exc)})
+            unreadable.append({"path": str(path), "label": EMOTIONS[label], "error": str(exc)})
             continue
         if not analysis.faces:
             no_face.append({"path": str(path), "label": EMOTIONS[label]})
@@ -66,14 +66,48 @@ def evaluate_photos(model: str | Path, root: Path, detect: bool = True,
         # Counting a picture without a face as wrong gives the end-to-end figure a user sees.
         "end_to_end_accuracy": float(np.sum(np.array(y_true) == np.array(y_pred)) / max(1, total)),
     })
+    report.update(end_to_end(report, y_true, y_pred, no_face + unreadable))
     return report
 
 
-def write_photo_report(report: dict, out_dir: Path) -> None:
-    from emostyle.training.plots import confusion_png
+def end_to_end(report: dict, y_true: list[int], y_pred: list[int], missed: list[dict]) -> dict:
+    """Recall and macro-F1 with every picture in, a picture without a face counted as wrong.
 
+    Precision is the on-detected one (a missed face predicts nothing); a class with no picture
+    is left out of the macro average and shown as n/a, not as 0.
+    """
+    rows = {}
+    labels = [labelled for labelled in (m.get("label") for m in missed) if labelled]
+    f1s = []
+    for i, name in enumerate(EMOTIONS):
+        n = sum(1 for t in y_true if t == i) + labels.count(name)
+        if n == 0:
+            rows[name] = {"recall": None, "f1": None, "support": 0}
+            continue
+        hits = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == p == i)
+        recall = hits / n
+        precision = (report.get("per_class", {}).get(name) or {}).get("precision", 0.0)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows[name] = {"recall": recall, "f1": f1, "support": n}
+        f1s.append(f1)
+    return {"end_to_end_per_class": rows,
+            "end_to_end_macro_f1": float(np.mean(f1s)) if f1s else 0.0}
+
+
+PHOTO_REPORT_FILES = ("metrics.json", "confusion.png")  # what write_photo_report writes
+
+
+def write_photo_report(report: dict, out_dir: Path) -> str | None:
+    """metrics.json, and confusion.png when matplotlib is installed; else says why not."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    tmp = out_dir / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(out_dir / "metrics.json")
+    try:
+        from emostyle.training.plots import confusion_png
+    except ImportError:  # the inference install: figures need the train extra's matplotlib
+        return "plots skipped: matplotlib is not installed (pip install 'emostyle[train]')"
     if report["confusion"]:
         confusion_png(np.array(report["confusion"]), out_dir / "confusion.png",
                       f"photos: accuracy {report['accuracy']:.3f} on {report['classified']} faces")
+    return None
