@@ -165,3 +165,20 @@ def test_cli_per_face(tmp_path, astronaut, face_model):
     assert (tmp_path / "out" / "in_per-face.jpg").is_file()
     res = CliRunner().invoke(app, ["stylize", str(src), "--per-face", "--blend"])
     assert res.exit_code == 2 and "--per-face" in res.output
+
+
+def test_cli_per_face_refuses_to_replace_an_earlier_painting(tmp_path, astronaut, face_model):
+    from typer.testing import CliRunner
+
+    from emostyle.cli import app
+    from emostyle.images import write_image
+
+    src = tmp_path / "in.png"
+    write_image(astronaut, src)
+    (tmp_path / "out").mkdir()
+    earlier = tmp_path / "out" / "in_per-face.jpg"
+    earlier.write_bytes(b"an earlier painting")
+    res = CliRunner().invoke(app, ["stylize", str(src), "-o", str(tmp_path / "out"),
+                                   "--per-face", "--max-side", "256"])
+    assert res.exit_code == 2
+    assert earlier.read_bytes() == b"an earlier painting"

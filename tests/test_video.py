@@ -185,9 +185,18 @@ class Flashing:
     """Stylizer stand-in whose 'painting' alternates between dark and bright every frame."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        from types import SimpleNamespace
 
-    def stylize(self, frame, weights=None, **kw):  # noqa: ANN001, ANN003, ANN201
+        from emostyle.emotions import EMOTIONS
+
+        self.calls = 0
+        # what pipeline.paint asks of a stylizer: which emotions have a style, their vectors
+        self.catalogue = SimpleNamespace(emotion_weights={e: {e: 1.0} for e in EMOTIONS})
+
+    def style_weights(self, style=None, weights=None):  # noqa: ANN001, ANN201
+        return np.ones(7, np.float32) / 7
+
+    def stylize(self, frame, style=None, weights=None, **kw):  # noqa: ANN001, ANN003, ANN201
         self.calls += 1
         return np.full_like(frame, 20 if self.calls % 2 else 200)
 

@@ -172,7 +172,10 @@ def possible_tags(request) -> set[str]:  # noqa: ANN001 - StyleRequest
     if request.mode == "emotion":
         return {request.emotion.strip().lower()}
     fallback = canonical(request.fallback)
-    return {"blend", fallback} if request.mode == "blend" else {*EMOTIONS, fallback}
+    if request.mode == "blend":
+        return {"blend", fallback}
+    # per_face: "per-face", or the auto style when no face can be read
+    return {*EMOTIONS, fallback, *(("per-face",) if request.mode == "per_face" else ())}
 
 
 def stylize_record(path: Path, dest: Path, analysis, choice) -> dict:  # noqa: ANN001
