@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -42,7 +43,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared")
+SHARED = Path(os.environ.get("EMOSTYLE_SHARED", ROOT.parent / "shared"))
 RESULTS = ROOT / "benchmarks" / "results" / "style_quality.json"
 FIGURE = ROOT / "docs" / "figures" / "style_quality.jpg"
 SIDE = 512  # both tools' input and output, long side
