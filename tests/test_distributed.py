@@ -61,3 +61,59 @@ def test_cli_ray_with_resume(folder, tmp_path, face_model):
     assert "5 picture(s) analyzed on Ray" in res.output and "1 already there" in res.output
     sources = [json.loads(x)["source"] for x in out.read_text().splitlines()]
     assert sorted(sources) == sorted(str(p) for p in folder.iterdir())
+
+
+def records_by_source(path) -> dict[str, tuple]:
+    """Source -> (rounded boxes, emotions) of a JSONL output, or its error."""
+    out = {}
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        out[rec["source"]] = rec.get("error") or tuple(
+            (tuple(round(v) for v in f["box"]), f["emotion"]) for f in rec["faces"])
+    return out
+
+
+def test_cli_ray_honours_min_score_like_the_plain_run(folder, tmp_path):
+    """--min-score reaches the workers: the astronaut's face (score 0.93) is kept at the
+    default threshold and dropped at 0.95, with Ray exactly as without it."""
+    runs = {}
+    for score in ("0.95", "0.5"):
+        for ray_args in ((), ("--ray", "local")):
+            out = tmp_path / f"{score}{'_ray' if ray_args else ''}.jsonl"
+            res = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(out),
+                                           "--min-score", score, *ray_args])
+            assert res.exit_code == 2, res.output  # the empty file
+            runs[score, bool(ray_args)] = records_by_source(out)
+    assert runs["0.95", True] == runs["0.95", False]
+    assert runs["0.5", True] == runs["0.5", False]
+    assert all(v == () for k, v in runs["0.95", True].items() if not k.endswith("broken.jpg"))
+    assert all(len(v) == 1 for k, v in runs["0.5", True].items() if not k.endswith("broken.jpg"))
+
+
+def test_cli_ray_replaces_the_output_only_when_done(folder, tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text("old\n")
+    res = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(out), "--ray", "local"])
+    assert res.exit_code == 2, res.output
+    assert len(out.read_text().splitlines()) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "photos"]  # no .part
+
+
+def test_cli_ray_run_prints_no_ray_chatter(folder, tmp_path, face_model):
+    """A successful run in a fresh process says what it did and nothing else from Ray."""
+    import os
+    import subprocess
+    import sys
+
+    good = tmp_path / "good"
+    good.mkdir()
+    for p in sorted(folder.glob("p*.jpg"))[:2]:
+        shutil.copy(p, good / p.name)
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "emostyle", "analyze", str(good), "-o", str(out),
+         "--ray", "local"], capture_output=True, text=True, timeout=300,
+        env=os.environ | {"EMOSTYLE_FACE_MODEL": str(face_model)})
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in (proc.stdout + proc.stderr).splitlines() if x.strip()]
+    assert lines == [f"2 picture(s) analyzed on Ray into {out}"], lines

@@ -122,26 +122,39 @@ def analyze(
     """
 
     def run_on_ray(files: list[Path], skipped: int, problems: list) -> int:
+        import os
+
         from emostyle.batch import JsonlWriter
-        from emostyle.distributed import analyze_on_ray
+        from emostyle.distributed import start_ray
 
         if output is None or as_json or as_jsonl or annotate_dir or explain_dir or no_detect:
             raise InputError("--ray writes to --output FILE.jsonl only (no --json, --jsonl, "
                              "--annotate, --explain or --no-detect)")
-        writer = JsonlWriter(output, append=resume, overwrite=overwrite)
-
+        if output.is_dir():
+            raise InputError(f"{output}: is a directory, expected a .jsonl file")
+        # Ray, the cluster and the models are checked before the output is touched, and a new
+        # output is written beside it and renamed into place: a failed run leaves it as it was.
+        run = start_ray(model, face_model, ray_address, min_score=min_score)
+        target = output if resume else output.with_name(f".{output.name}.{os.getpid()}.part")
         failed: list = []
-
-        def write(rec: dict) -> None:
-            writer.write(rec)
-            if "error" in rec:
-                failed.append((rec["source"], rec["error"]))
-
         try:
-            n = analyze_on_ray(files, write, model, face_model, ray_address,
-                               min_score=min_score)
+            writer = JsonlWriter(target, append=resume)
+
+            def write(rec: dict) -> None:
+                writer.write(rec)
+                if "error" in rec:
+                    failed.append((rec["source"], rec["error"]))
+
+            try:
+                n = run.analyze(files, write)
+            finally:
+                writer.close()
+            if target != output:
+                os.replace(target, output)
         finally:
-            writer.close()
+            run.close()
+            if target != output:
+                target.unlink(missing_ok=True)
         problems.extend(failed)
         err.print(summary_line(n - len(failed), len(failed), skipped, output, " on Ray"),
                   markup=False)

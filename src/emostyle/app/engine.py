@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -120,9 +121,18 @@ class SharedAnalyzer:
     def analyze(self, image: np.ndarray, min_score: float = DEFAULT_DETECTION_SCORE,
                 source: str | None = None) -> Analysis:
         """Faces and emotions of an RGB picture, keeping faces detected with ``min_score``."""
+        return self.analyze_timed(image, min_score, source)[0]
+
+    def analyze_timed(self, image: np.ndarray, min_score: float = DEFAULT_DETECTION_SCORE,
+                      source: str | None = None) -> tuple[Analysis, float, float]:
+        """:meth:`analyze`, and the seconds spent waiting for the lock and then working."""
+        asked = time.perf_counter()
         with self._lock:
+            started = time.perf_counter()
             result = self._analyzer.analyze(image, source=source)
-        return keep_confident(result, min_score) if self.detect else result
+            done = time.perf_counter()
+        result = keep_confident(result, min_score) if self.detect else result
+        return result, started - asked, done - started
 
     def explained(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         """The picture with each face's class activation map laid over it.

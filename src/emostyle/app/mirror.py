@@ -16,7 +16,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -31,41 +33,141 @@ from emostyle.uncertainty import UNCERTAIN_LABEL
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).resolve().parent / "static" / "mirror.html"
-MAX_FRAME_BYTES = 4 << 20  # a 640x480 JPEG is about 50 KB
+# A 640x480 JPEG is about 50 KB. The same number is the server's WebSocket message limit
+# (see emostyle.app.server), so a bigger message is refused before it is read into memory.
+MAX_FRAME_BYTES = 4_000_000
+# Frame sizes are read from the JPEG/PNG header and checked before any pixel is decoded: a
+# 1 MB PNG can hold 30000x30000 pixels (2.7 GB decoded). The page sends 640x480 (0.3 MP).
+MAX_FRAME_PIXELS = 2048 * 2048
 MAX_FRAME_SIDE = 1280  # bigger frames are analysed at this size (the page sends 640 px)
+MIN_FRAME_SIDE = 32  # after scaling to MAX_FRAME_SIDE; narrower strips hold no readable face
+MAX_CONNECTIONS = 8  # mirrors served at once; about 40 analysed frames/s are shared by all
+LOG_INTERVAL_S = 60.0  # at most one log line per client per minute about its bad frames
 DEFAULT_SMOOTHING = 0.35  # weight of the newest frame in each face's moving average
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (they carry the size); C4, C8 and CC are other segments.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                 (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def frame_size(data: bytes) -> tuple[str, int, int]:
+    """``("jpeg" | "png", width, height)`` read from the header alone; no pixel is decoded.
+
+    Raises :class:`InputError` for an empty message or bytes that are not a JPEG or PNG.
+    """
+    if not data:
+        raise InputError("empty frame (0 bytes)")
+    if data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
+        return "png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 <= len(data):  # walk the segments up to the start of frame
+            if data[i] != 0xFF:
+                break
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker == 0xDA:  # start of scan before any size: not a valid JPEG
+                break
+            if marker in _JPEG_SOF:
+                return "jpeg", int.from_bytes(data[i + 7:i + 9], "big"), \
+                    int.from_bytes(data[i + 5:i + 7], "big")
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    raise InputError("frame is not a JPEG or PNG picture")
 
 
 def decode_frame(data: bytes) -> np.ndarray:
-    """JPEG/PNG bytes from the browser -> RGB uint8, at most ``MAX_FRAME_SIDE`` long."""
+    """JPEG/PNG bytes from the browser -> RGB uint8, at most ``MAX_FRAME_SIDE`` long.
+
+    The size is checked from the header first; JPEGs over 1280 px are decoded at 1/2, 1/4 or
+    1/8 scale by the JPEG decoder itself (keeping at least 640 px), so no full-size copy is made.
+    """
     if len(data) > MAX_FRAME_BYTES:
         raise InputError(f"frame of {len(data) / 1e6:.1f} MB is larger than the "
-                         f"{MAX_FRAME_BYTES >> 20} MB limit")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError("frame is not a JPEG or PNG picture")
+                         f"{MAX_FRAME_BYTES / 1e6:.0f} MB limit")
+    kind, w, h = frame_size(data)
+    if w * h > MAX_FRAME_PIXELS:
+        raise InputError(f"frame of {w}x{h} px is larger than the "
+                         f"{MAX_FRAME_PIXELS / 1e6:.1f} MP limit; send at most 2048x2048")
+    scale = min(1.0, MAX_FRAME_SIDE / max(w, h, 1))
+    if min(w, h) * scale < MIN_FRAME_SIDE:
+        raise InputError(f"frame of {w}x{h} px is too small or too narrow to analyse")
+    flag = cv2.IMREAD_COLOR
+    if kind == "jpeg":
+        # The largest reduction that keeps the long side at 640 px (what the page sends).
+        flag = next((f for n, f in _JPEG_REDUCED if max(w, h) / n >= MAX_FRAME_SIDE / 2),
+                    flag)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if bgr is None or min(bgr.shape[:2]) < 1:
+        raise InputError("frame is a corrupt JPEG or PNG picture")
     h, w = bgr.shape[:2]
     if max(h, w) > MAX_FRAME_SIDE:
         s = MAX_FRAME_SIDE / max(h, w)
-        bgr = cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class LogLimiter:
+    """Says whether a client's next failure may be logged: once per ``interval`` seconds.
+
+    One misbehaving client could otherwise write a log line for every frame it sends.
+    """
+
+    def __init__(self, interval: float = LOG_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._next = -float("inf")
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        now = self.clock()
+        if now < self._next:
+            self.suppressed += 1
+            return False
+        self._next = now + self.interval
+        return True
+
+
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """True when a WebSocket comes from a page of this server (or from no page at all).
+
+    Browsers send ``Origin`` on every WebSocket; without this check any web site open in the
+    user's browser could stream frames to the mirror. Clients that are not browsers send no
+    ``Origin`` and are let in (they could send any header anyway).
+    """
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    host = headers.get("host", "")
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
 
 class MirrorSession:
     """One browser's stream of frames: analyse, follow faces, smooth their probabilities."""
 
     def __init__(self, analyzer: SharedAnalyzer, smoothing: float = DEFAULT_SMOOTHING,
-                 min_score: float = DEFAULT_DETECTION_SCORE) -> None:
+                 min_score: float = DEFAULT_DETECTION_SCORE,
+                 on_work: Callable[[float], None] | None = None) -> None:
         self.analyzer = analyzer
         self.min_score = min_score
         self.tracker = FaceTracker(alpha=smoothing)
         self.frames = 0
+        self.on_work = on_work
 
     def process(self, data: bytes) -> dict:
-        """One encoded frame -> the reply the page draws (faces in frame pixels)."""
+        """One encoded frame -> the reply the page draws (faces in frame pixels).
+
+        ``ms`` in the reply is this frame's own work (decode, analysis, tracking); ``wait_ms``
+        is the time it queued behind other browsers' frames for the shared analyser.
+        """
         started = time.perf_counter()
         image = decode_frame(data)
-        analysis = self.analyzer.analyze(image, self.min_score)
+        analysis, waited, worked = self.analyzer.analyze_timed(image, self.min_score)
         tracks = self.tracker.update(analysis.faces, self.frames)
         self.frames += 1
         faces = []
@@ -81,25 +183,51 @@ class MirrorSession:
                 "uncertain_reason": face.uncertain_reason,
                 "probabilities": [round(p, 4) for p in face.probabilities],
             })
+        if self.on_work is not None:
+            self.on_work(worked)
+        own = time.perf_counter() - started - waited
         return {"width": image.shape[1], "height": image.shape[0], "faces": faces,
-                "frame": self.frames, "ms": round((time.perf_counter() - started) * 1000, 1)}
+                "frame": self.frames, "ms": round(own * 1000, 1),
+                "wait_ms": round(waited * 1000, 1)}
 
 
 class MirrorService:
-    """Models shared by every mirror connection, loaded on first use."""
+    """Models shared by every mirror connection, loaded on first use, and their capacity."""
 
-    def __init__(self, threads: int | None = 1) -> None:
+    def __init__(self, threads: int | None = 1, max_connections: int = MAX_CONNECTIONS) -> None:
         # One ONNX thread per analysis: on a small machine the Streamlit pages and other
-        # browsers need the other core(s), and one thread already gives ~20 ms per frame.
+        # browsers need the other core(s). (OpenCV's decode and YuNet use their own threads.)
         self.threads = threads
+        self.max_connections = max_connections
+        self.connections = 0  # changed only on the event loop's thread
         self._analyzers: dict[str, SharedAnalyzer] = {}
         self._lock = threading.Lock()
+        self._work_s: float | None = None  # moving average of one frame's analysis time
 
     def analyzer(self, model: str) -> SharedAnalyzer:
         with self._lock:
             if model not in self._analyzers:
                 self._analyzers[model] = SharedAnalyzer(model, threads=self.threads)
             return self._analyzers[model]
+
+    def record_work(self, seconds: float) -> None:
+        """Fold one frame's analysis time into the capacity estimate."""
+        w = self._work_s
+        self._work_s = seconds if w is None else 0.9 * w + 0.1 * seconds
+
+    def capacity_fps(self) -> float | None:
+        """Analysed frames per second the shared analyser can give all browsers together."""
+        return None if not self._work_s else 1.0 / self._work_s
+
+    def busy_notice(self, clients: int, target_fps: float = 10.0) -> str | None:
+        """What to tell a browser joining as the ``clients``-th when they cannot all get
+        ``target_fps`` (None when they can, or before any frame has been measured)."""
+        capacity = self.capacity_fps()
+        if capacity is None or capacity / clients >= target_fps:
+            return None
+        return (f"The app is busy: {clients} mirrors share about {capacity:.0f} analysed "
+                f"frames per second, so each gets about {capacity / clients:.0f}. The picture "
+                "will update less often until others leave.")
 
     def session(self, model: str = "default", smoothing: float = DEFAULT_SMOOTHING
                 ) -> MirrorSession:
@@ -109,7 +237,7 @@ class MirrorService:
             raise InputError(f"unknown model {model!r}; installed: {', '.join(installed)}")
         if not 0.01 <= smoothing <= 1.0:
             raise InputError(f"smoothing must be between 0.01 and 1, got {smoothing}")
-        return MirrorSession(self.analyzer(model), smoothing)
+        return MirrorSession(self.analyzer(model), smoothing, on_work=self.record_work)
 
 
 def page_config() -> dict:
@@ -146,7 +274,26 @@ def mirror_routes(prefix: str = "/mirror", service: MirrorService | None = None)
                             headers={"Cache-Control": "max-age=86400"})
 
     async def stream(websocket: WebSocket) -> None:
+        if not same_origin(websocket.headers):
+            # Closing before accepting answers the handshake with HTTP 403.
+            await websocket.close(code=1008)
+            return
         await websocket.accept()
+        if service.connections >= service.max_connections:
+            await websocket.send_json({"error": f"the mirror is already serving "
+                                       f"{service.max_connections} browsers, its limit; try "
+                                       "again later", "fatal": True})
+            await websocket.close(code=1013)  # try again later
+            return
+        service.connections += 1
+        try:
+            await serve_stream(websocket)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            service.connections -= 1
+
+    async def serve_stream(websocket: WebSocket) -> None:
         params = websocket.query_params
         try:
             smoothing = float(params.get("smoothing", DEFAULT_SMOOTHING))
@@ -156,25 +303,32 @@ def mirror_routes(prefix: str = "/mirror", service: MirrorService | None = None)
             await websocket.send_json({"error": str(exc), "fatal": True})
             await websocket.close()
             return
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                data = message.get("bytes")
-                if data is None:
-                    await websocket.send_json({"error": "expected a JPEG frame"})
-                    continue
-                try:
-                    reply = await run_in_threadpool(session.process, data)
-                except EmostyleError as exc:
-                    reply = {"error": str(exc)}
-                except Exception as exc:  # keep serving the other frames; log the details
-                    log.exception("mirror frame failed")
-                    reply = {"error": f"could not analyse this frame ({type(exc).__name__})"}
-                await websocket.send_json(reply)
-        except WebSocketDisconnect:
-            pass
+        notice = service.busy_notice(service.connections)
+        if notice:
+            await websocket.send_json({"notice": notice})
+        client = websocket.client
+        who = f"{client.host}:{client.port}" if client else "a client"
+        limiter = LogLimiter()
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                await websocket.send_json({"error": "expected a JPEG frame"})
+                continue
+            try:
+                reply = await run_in_threadpool(session.process, data)
+            except EmostyleError as exc:
+                reply = {"error": str(exc)}
+            except Exception as exc:  # keep serving; one line, not a traceback per frame
+                reply = {"error": f"could not analyse this frame ({type(exc).__name__})"}
+                if limiter.allow():
+                    log.warning("mirror %s: a frame failed (%s: %s); further failures of this "
+                                "client are not logged for %.0f s", who, type(exc).__name__,
+                                exc, limiter.interval)
+                log.debug("mirror frame failed", exc_info=True)
+            await websocket.send_json(reply)
 
     return [Route(prefix, page), Route(prefix + "/emoji/{emotion}.png", emoji),
             WebSocketRoute(prefix + "/ws", stream)]
