@@ -55,6 +55,21 @@ def test_readme_model_table_matches_the_default_card():
     assert (BUNDLED_DIR / c["file"]["name"]).stat().st_size == c["file"]["bytes"]
 
 
+def test_readme_model_table_matches_the_accurate_card():
+    c = card("emotion_accurate")
+    m = c["metrics"]
+    cell = dict(zip(table_row("model"), table_row("`accurate`"), strict=True))
+    assert cell["FER2013 PrivateTest acc."] == f"**{pct(m['private_accuracy'])}**"
+    assert cell["macro-F1"] == f"{m['private_macro_f1']:.3f}"
+    assert cell["FER+ majority acc."] == (f"{pct(m['ferplus_majority_accuracy'])} "
+                                          f"({m['ferplus_rows']:,} faces)")
+    assert cell["ECE before -> after T"] == (f"{m['ece_before']:.3f} -> {m['ece_after']:.3f} "
+                                             f"(T = {c['temperature']:.2f})")
+    assert f"{len(c['members'])} members" in cell["what"]
+    members = sum((BUNDLED_DIR / x["file"]).stat().st_size for x in c["members"])
+    assert cell["size"] == f"{members / 1e6:.1f} MB" and c["bytes"] == members
+
+
 def test_readme_recall_and_calibration_sentences_match_the_card():
     m = card("emotion_default")["metrics"]
     text = " ".join(README.split())
