@@ -171,7 +171,7 @@ def test_encode_image_round_trips():
 def test_emotion_models_lists_what_is_installed():
     names = engine.emotion_models()
     assert names[0] == "default"
-    assert ("accurate" in names) == (BUNDLED_DIR / "emotion_accurate.onnx").is_file()
+    assert ("accurate" in names) == (BUNDLED_DIR / BUNDLED["accurate"]).is_file()
 
 
 def test_uploaded_model_needs_its_card(tmp_path):

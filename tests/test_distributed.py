@@ -58,7 +58,8 @@ def test_cli_ray_with_resume(folder, tmp_path, face_model):
     res = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(out), "--resume",
                                    "--ray", "local"])
     assert res.exit_code == 2, res.output  # the empty file
-    assert "5 picture(s) analyzed on Ray" in res.output and "1 already there" in res.output
+    assert "4 picture(s) analyzed on Ray" in res.output and "1 already there" in res.output
+    assert "1 failed" in res.output  # the summary counts what succeeded
     sources = [json.loads(x)["source"] for x in out.read_text().splitlines()]
     assert sorted(sources) == sorted(str(p) for p in folder.iterdir())
 
@@ -94,6 +95,9 @@ def test_cli_ray_replaces_the_output_only_when_done(folder, tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text("old\n")
     res = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(out), "--ray", "local"])
+    assert res.exit_code == 2 and out.read_text() == "old\n"  # not replaced unless asked
+    res = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(out), "--ray", "local",
+                                   "--overwrite"])
     assert res.exit_code == 2, res.output
     assert len(out.read_text().splitlines()) == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "photos"]  # no .part

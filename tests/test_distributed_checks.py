@@ -36,8 +36,10 @@ def closed_port() -> int:
 
 def run_ray(out: Path, address: str, *extra: str) -> tuple[int, str, float]:
     started = time.perf_counter()
+    # --overwrite: the existing results are replaced only by a finished run, so the checks
+    # under test (Ray, cluster, models) are what must keep them
     res = CliRunner().invoke(app, ["analyze", str(EXAMPLE), "-o", str(out), "--ray", address,
-                                   *extra])
+                                   "--overwrite", *extra])
     took = time.perf_counter() - started
     assert "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception

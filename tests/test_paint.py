@@ -71,8 +71,8 @@ def test_emotion_mode_ignores_the_faces_and_requests_are_checked():
     choice = choose_style(None, StyleRequest("emotion", "Happiness"))
     assert (choice.style, choice.tag, choice.fallback) == ("Happiness", "happiness", False)
     assert not StyleRequest("emotion").needs_analysis and StyleRequest("blend").needs_analysis
-    with pytest.raises(InputError, match="unknown painting mode 'per_face'"):
-        StyleRequest("per_face")  # planned, not built yet
+    with pytest.raises(InputError, match="unknown painting mode 'per_person'"):
+        StyleRequest("per_person")
     with pytest.raises(InputError, match="fallback: unknown emotion 'meh'"):
         StyleRequest(fallback="meh")
     assert StyleChoice("happy", None, "").key != StyleChoice(None, {"happy": 1.0}, "").key
