@@ -64,7 +64,7 @@ def ensemble_member_paths(card_file: Path, card: dict) -> list[Path]:
     return paths
 
 
-def _mean_log_proba(scaled_logits: list[np.ndarray]) -> np.ndarray:
+def mean_log_proba(scaled_logits: list[np.ndarray]) -> np.ndarray:
     """log of the members' averaged probabilities: an ensemble's "logits".
 
     Averaging calibrated probabilities (not raw logits) lets members of different
@@ -172,7 +172,7 @@ class EmotionClassifier:
         if len(self._members) == 1:
             z = self._members[0].run(["logits"], x)[0]
         else:
-            z = _mean_log_proba([m.run(["logits"], x)[0] / m.temperature
+            z = mean_log_proba([m.run(["logits"], x)[0] / m.temperature
                                  for m in self._members])
         if self.tta_flip:
             n = len(crops)
@@ -195,7 +195,7 @@ class EmotionClassifier:
             return logits, cams
         # An ensemble's map: each member's map on its calibrated scale, averaged.
         runs = [m.run(["logits", "cam"], x) for m in self._members]
-        logits = _mean_log_proba([z / m.temperature for (z, _), m in zip(runs, self._members,
+        logits = mean_log_proba([z / m.temperature for (z, _), m in zip(runs, self._members,
                                                                            strict=True)])
         cams = np.mean([c / m.temperature for (_, c), m in zip(runs, self._members, strict=True)],
                        axis=0)

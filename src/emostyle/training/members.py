@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from emostyle.classifier import EmotionClassifier, softmax
+from emostyle.classifier import EmotionClassifier, mean_log_proba, softmax
 from emostyle.emotions import EMOTIONS
 from emostyle.errors import EmostyleError
 from emostyle.model_files import BUNDLED_DIR, load_card
@@ -76,11 +76,6 @@ def _scaled_public_logits(path: Path, splits) -> np.ndarray:  # noqa: ANN001 - D
     return onnx_logits(clf, splits.public.images) / clf.temperature
 
 
-def _log_mean_proba(scaled: list[np.ndarray]) -> np.ndarray:
-    return np.log(np.maximum(np.mean([softmax(z.astype(np.float64)) for z in scaled], 0),
-                             1e-12))
-
-
 def select_members(scores: list[MemberScores], labels: np.ndarray) -> list[tuple[str, float]]:
     """Greedy forward selection on PublicTest accuracy: start from the best member, add the
     member that raises the average's accuracy most, stop when none does.
@@ -91,7 +86,7 @@ def select_members(scores: list[MemberScores], labels: np.ndarray) -> list[tuple
         raise EmostyleError("no ensemble members to choose from")
 
     def acc(chosen: list[MemberScores]) -> float:
-        return float((_log_mean_proba([m.public_logits for m in chosen]).argmax(1) == labels
+        return float((mean_log_proba([m.public_logits for m in chosen]).argmax(1) == labels
                       ).mean())
 
     left = sorted(scores, key=lambda m: -acc([m]))
@@ -173,7 +168,6 @@ def add_member(run_dir: str | Path, name: str, data: str | Path, summary: str = 
 
     from emostyle.training.export import export_onnx, load_run, write_card
     from emostyle.training.model_card import classifier_card
-    from emostyle.training.onnx_eval import evaluate_onnx
 
     run_dir = Path(run_dir)
     members_dir.mkdir(parents=True, exist_ok=True)
@@ -198,25 +192,33 @@ def add_member(run_dir: str | Path, name: str, data: str | Path, summary: str = 
         weights_to_fp16(fp32, fp16)
         write_card(fp16, classifier_card(name, cfg, fp16, parity, summary, best,
                                          command=command, tta_flip=True))
-        reports = {}
-        for kind, path in (("fp32", fp32), ("fp16", fp16)):
-            reports[kind] = (evaluate_onnx(path, data, tta=False),
-                             evaluate_onnx(path, data, tta=True))
-        drop = reports["fp32"][1]["accuracy"] - reports["fp16"][1]["accuracy"]
-        kind = "fp16" if drop <= FP16_MAX_DROP else "fp32"
-        chosen = fp16 if kind == "fp16" else fp32
-        plain, flip = reports[kind]
+        chosen, plain, flip, weights = _choose_precision(fp32, fp16, data)
         card = classifier_card(name, cfg, chosen, parity, summary, best, plain, flip,
                                tta_flip=True, command=command)
-        card["weights"] = {"stored_as": kind,
-                           "private_accuracy_tta_fp32": reports["fp32"][1]["accuracy"],
-                           "private_accuracy_tta_fp16": reports["fp16"][1]["accuracy"],
-                           "public_accuracy_tta_fp32": reports["fp32"][1]["public_accuracy"],
-                           "public_accuracy_tta_fp16": reports["fp16"][1]["public_accuracy"],
-                           "rule": f"fp16 when it costs <= {FP16_MAX_DROP * 100:.1f} points"}
+        card["weights"] = weights
         chosen.replace(target)
         write_card(target, card)
     return card
+
+
+def _choose_precision(fp32: Path, fp16: Path, data: str | Path
+                      ) -> tuple[Path, dict, dict, dict]:
+    """Evaluate both copies (with and without TTA) and keep fp16 when it costs at most
+    ``FP16_MAX_DROP``: (chosen file, its plain report, its TTA report, the card's record)."""
+    from emostyle.training.onnx_eval import evaluate_onnx
+
+    reports = {kind: (evaluate_onnx(path, data, tta=False), evaluate_onnx(path, data, tta=True))
+               for kind, path in (("fp32", fp32), ("fp16", fp16))}
+    drop = reports["fp32"][1]["accuracy"] - reports["fp16"][1]["accuracy"]
+    kind = "fp16" if drop <= FP16_MAX_DROP else "fp32"
+    plain, flip = reports[kind]
+    record = {"stored_as": kind,
+              "private_accuracy_tta_fp32": reports["fp32"][1]["accuracy"],
+              "private_accuracy_tta_fp16": reports["fp16"][1]["accuracy"],
+              "public_accuracy_tta_fp32": reports["fp32"][1]["public_accuracy"],
+              "public_accuracy_tta_fp16": reports["fp16"][1]["public_accuracy"],
+              "rule": f"fp16 when it costs <= {FP16_MAX_DROP * 100:.1f} points"}
+    return (fp16 if kind == "fp16" else fp32), plain, flip, record
 
 
 def _add_exported_member(source: Path, name: str, data: str | Path, target: Path) -> dict:
@@ -229,7 +231,6 @@ def _add_exported_member(source: Path, name: str, data: str | Path, target: Path
     import tempfile
 
     from emostyle.training.model_card import summarise
-    from emostyle.training.onnx_eval import evaluate_onnx
 
     base = load_card(source)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -238,28 +239,16 @@ def _add_exported_member(source: Path, name: str, data: str | Path, target: Path
         fp16.parent.mkdir()
         shutil.copyfile(source, fp32)
         weights_to_fp16(fp32, fp16)
-        reports = {}
-        for kind, path in (("fp32", fp32), ("fp16", fp16)):
-            card = dict(base, name=name, tta_flip=True)
-            _write_json(path.with_suffix(".json"), card)
-            reports[kind] = (evaluate_onnx(path, data, tta=False),
-                             evaluate_onnx(path, data, tta=True))
-        drop = reports["fp32"][1]["accuracy"] - reports["fp16"][1]["accuracy"]
-        kind = "fp16" if drop <= FP16_MAX_DROP else "fp32"
-        chosen = fp16 if kind == "fp16" else fp32
-        plain, flip = reports[kind]
+        for path in (fp32, fp16):
+            _write_json(path.with_suffix(".json"), dict(base, name=name, tta_flip=True))
+        chosen, plain, flip, weights = _choose_precision(fp32, fp16, data)
         card = dict(base, name=name, tta_flip=True, date=dt.date.today().isoformat())
         card["metrics"] = summarise(flip)
         card["metrics"]["private_accuracy_no_tta"] = plain["accuracy"]
         card["metrics"]["private_accuracy_tta_flip"] = flip["accuracy"]
         card["temperature"] = flip["calibration"]["temperature"]
         card["file"] = {"name": target.name, "bytes": chosen.stat().st_size}
-        card["weights"] = {"stored_as": kind, "from": source.name,
-                           "private_accuracy_tta_fp32": reports["fp32"][1]["accuracy"],
-                           "private_accuracy_tta_fp16": reports["fp16"][1]["accuracy"],
-                           "public_accuracy_tta_fp32": reports["fp32"][1]["public_accuracy"],
-                           "public_accuracy_tta_fp16": reports["fp16"][1]["public_accuracy"],
-                           "rule": f"fp16 when it costs <= {FP16_MAX_DROP * 100:.1f} points"}
+        card["weights"] = {**weights, "from": source.name}
         chosen.replace(target)
         _write_json(target.with_suffix(".json"), card)
     return card
