@@ -190,3 +190,45 @@ def test_cli_train_style_errors(data, tmp_path):
     res = runner.invoke(app, ["train-style", "--resume", "--out", str(tmp_path / "empty")])
     assert res.exit_code == 1 and "nothing to resume" in res.output
     assert "Traceback" not in res.output
+
+
+def test_warm_start_from_exported_model(data, tmp_path):
+    """--init starts a run from an exported model's weights (the CPU-hours behind the bundled
+    model carry over); a model with other styles or another network is refused before
+    training."""
+    from emostyle.training.style_export import (
+        export_style_onnx,
+        net_from_onnx,
+        style_card,
+        write_card,
+    )
+
+    train_styles(tiny_config(data, iterations=6, sample_every=0), tmp_path / "first")
+    net, cfg, metrics = load_style_run(tmp_path / "first")
+    model = tmp_path / "first.onnx"
+    write_card(model, style_card("first", net, cfg, metrics, model, export_style_onnx(net, model)))
+    exported = net_from_onnx(model).state_dict()
+
+    started = tiny_config(data, iterations=1, lr=1e-12, sample_every=0, holdout=0,
+                          init=str(model))
+    train_styles(started, tmp_path / "second")
+    second = torch.load(tmp_path / "second" / "last.pt", weights_only=False)["model"]
+    for k, v in exported.items():
+        assert torch.allclose(v.float(), second[k].float(), atol=1e-4), k
+    fresh = tiny_config(data, iterations=1, lr=1e-12, sample_every=0, holdout=0)
+    train_styles(fresh, tmp_path / "fresh")
+    random_start = torch.load(tmp_path / "fresh" / "last.pt", weights_only=False)["model"]
+    assert not all(torch.allclose(v.float(), random_start[k].float(), atol=1e-4)
+                   for k, v in exported.items())
+
+    swapped = tiny_config(data, styles=data["styles"][::-1], iterations=1, init=str(model))
+    with pytest.raises(EmostyleError, match="same names, same order"):
+        train_styles(swapped, tmp_path / "swapped")
+    wider = tiny_config(data, iterations=1, init=str(model),
+                        net={"width": 12, "blocks": 1, "separable": True, "in_kernel": 9,
+                             "out_kernel": 3})
+    with pytest.raises(EmostyleError, match="is not this run's"):
+        train_styles(wider, tmp_path / "wider")
+    res = CliRunner().invoke(app, ["train-style", "--init", str(tmp_path / "none.onnx"),
+                                   "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "--init" in res.output and "no such file" in res.output

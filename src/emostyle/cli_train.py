@@ -473,6 +473,9 @@ def train_style(
         help="Continue the run in --out with its saved settings.")] = False,
     export: Annotated[Path | None, typer.Option(
         "--export", help="At the end, export to this .onnx with its card.")] = None,
+    init: Annotated[Path | None, typer.Option(
+        "--init", help="Start from this exported style model's weights (same network and "
+                       "styles) instead of random ones.")] = None,
 ) -> None:
     """Train a style network (several styles in one, or --single) with the VGG16 loss."""
 
@@ -490,6 +493,8 @@ def train_style(
                              "OUT/<name> with `emostyle export-style`")
         if vgg_kind not in ("auto", "caffe", "torchvision"):
             raise InputError(f"--vgg-kind must be caffe, torchvision or auto, got {vgg_kind!r}")
+        if init is not None and not init.is_file():
+            raise InputError(f"--init {init}: no such file")
         if resume:
             cfg = StyleFitConfig()  # the run directory's own config is used
         else:
@@ -508,7 +513,7 @@ def train_style(
                 net={"width": width, "blocks": blocks, "separable": separable,
                      "in_kernel": in_kernel, "out_kernel": out_kernel},
                 seed=seed, device=device, amp=amp, threads=threads, log_every=log_every,
-                sample_every=sample_every)
+                sample_every=sample_every, init=str(init) if init else "")
         command = this_command()
         if single:
             runs = train_single_styles(cfg, out_dir, resume=resume)

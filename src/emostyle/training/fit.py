@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from emostyle.errors import EmostyleError
+from emostyle.training.allocator import keep_freed_memory
 from emostyle.training.architectures import create_model
 from emostyle.training.augment import AugmentConfig, augment_batch
 from emostyle.training.datasets import FaceSet, Splits
@@ -300,6 +301,7 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
         cfg = TrainConfig.from_dict(state["config"])
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    keep_freed_memory()
     if cfg.balance not in BALANCE_MODES:
         raise EmostyleError(f"--balance must be one of {', '.join(BALANCE_MODES)}, "
                             f"got {cfg.balance!r}")

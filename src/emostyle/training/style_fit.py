@@ -28,6 +28,7 @@ import torch
 
 from emostyle.errors import DatasetError, EmostyleError, InputError
 from emostyle.images import iter_image_files, read_image, write_image
+from emostyle.training.allocator import keep_freed_memory
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
 from emostyle.training.style_net import StyleNet, StyleNetConfig
@@ -67,6 +68,7 @@ class StyleFitConfig:
     log_every: int = 20
     sample_every: int = 250
     checkpoint_minutes: float = 5.0
+    init: str = ""  # exported style model (.onnx) whose weights start the run; "" = random
 
     @classmethod
     def from_dict(cls, d: dict) -> StyleFitConfig:
@@ -275,6 +277,28 @@ def save_atomic(obj: object, path: Path) -> None:
 
 # ---------------------------------------------------------------------------------- training
 
+def warm_start(net: StyleNet, cfg: StyleFitConfig) -> None:
+    """Start from an exported model's weights, so CPU-hours spent on it are not thrown away.
+
+    The model must have this run's architecture and its styles in the same order (a style row
+    of the conditional norms belongs to one painting); anything else is refused before training.
+    """
+    from emostyle.model_files import load_card
+    from emostyle.training.style_export import net_from_onnx
+
+    card = load_card(cfg.init)
+    theirs = [s["name"] for s in card.get("styles", [])]
+    ours = [n for n, _ in cfg.styles]
+    if theirs != ours:
+        raise EmostyleError(f"{cfg.init}: its styles {theirs} are not this run's {ours} "
+                            "(same names, same order)")
+    source = net_from_onnx(cfg.init)
+    if source.cfg.to_dict() != net.cfg.to_dict():
+        raise EmostyleError(f"{cfg.init}: its network {source.cfg.to_dict()} is not this "
+                            f"run's {net.cfg.to_dict()}")
+    net.load_state_dict(source.state_dict())
+
+
 def train_styles(cfg: StyleFitConfig, out: str | Path, resume: bool = False) -> dict:
     """Train one multi-style network in ``out``; returns the held-out metrics.
 
@@ -294,6 +318,7 @@ def train_styles(cfg: StyleFitConfig, out: str | Path, resume: bool = False) -> 
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    keep_freed_memory()
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -327,6 +352,8 @@ def train_styles(cfg: StyleFitConfig, out: str | Path, resume: bool = False) -> 
         history = state["history"]
         rng.setstate(state["py_rng"])
         torch.set_rng_state(state["torch_rng"])
+    elif cfg.init:
+        warm_start(net, cfg)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
     sampler = ContentSampler(train_files, cfg.crop, rng)
     sample_src = held[:3] if held else train_files[:3]
