@@ -173,6 +173,23 @@ def test_cli_train_export_and_stylize(data, tmp_path, monkeypatch):
     assert "holdout" in card["metrics"] and card["training"]["command"].startswith("emostyle ")
     res = runner.invoke(app, ["export-style", "run", "-o", "again.onnx"])
     assert res.exit_code == 0, res.output
+
+    # no export replaces a model or any of its companions unasked, checked before any work
+    before = {p.name: p.read_bytes() for p in Path().glob("again*")}
+    assert len(before) == 6  # three graphs, three cards
+    res = runner.invoke(app, ["export-style", "run", "-o", "again.onnx"])
+    assert res.exit_code == 2 and "6 files already exist" in res.output, res.output
+    assert {p.name: p.read_bytes() for p in Path().glob("again*")} == before
+    Path("lone_map.onnx").write_bytes(b"a user's file")
+    res = runner.invoke(app, ["export-style", "run", "-o", "lone.onnx"])
+    assert res.exit_code == 2 and "lone_map.onnx (-o) already exists" in res.output
+    assert Path("lone_map.onnx").read_bytes() == b"a user's file"
+    assert not Path("lone.onnx").exists()
+    res = runner.invoke(app, ["export-style", "run", "-o", "again.onnx", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*args[:-4], "--out", "run2", "--export", "m.onnx"])
+    assert res.exit_code == 2 and "--export" in res.output, res.output
+    assert not Path("run2").exists()  # refused before training started
     photo = data["content"] / "photo0.jpg"
     res = runner.invoke(app, ["stylize", str(photo), "--style-model", "m.onnx",
                               "--emotion", "calm", "-o", "out"])
@@ -196,12 +213,8 @@ def test_warm_start_from_exported_model(data, tmp_path):
     """--init starts a run from an exported model's weights (the CPU-hours behind the bundled
     model carry over); a model with other styles or another network is refused before
     training."""
-    from emostyle.training.style_export import (
-        export_style_onnx,
-        net_from_onnx,
-        style_card,
-        write_card,
-    )
+    from emostyle.training.style_export import export_style_onnx, style_card, write_card
+    from emostyle.training.style_weights import net_from_onnx
 
     train_styles(tiny_config(data, iterations=6, sample_every=0), tmp_path / "first")
     net, cfg, metrics = load_style_run(tmp_path / "first")

@@ -14,6 +14,7 @@ import typer
 
 from emostyle.cli_common import OverwriteOpt, out, output_plan, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
+from emostyle.model_files import resolve_model, style_model_files
 
 
 def need_torch() -> None:
@@ -320,6 +321,8 @@ def add_style(
         from emostyle.training.add_style import AddStyleConfig
         from emostyle.training.add_style import add_style as run_add_style
 
+        source = resolve_model(model)
+        check_style_model_output(output, "-o", False, style_model_files(source) + [painting])
         cfg = AddStyleConfig(str(painting), name, str(content_dir), str(vgg), emotion,
                              minutes=minutes, threads=threads)
         added = run_add_style(model, output, cfg)
@@ -476,6 +479,7 @@ def train_style(
     init: Annotated[Path | None, typer.Option(
         "--init", help="Start from this exported style model's weights (same network and "
                        "styles) instead of random ones.")] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Train a style network (several styles in one, or --single) with the VGG16 loss."""
 
@@ -495,6 +499,9 @@ def train_style(
             raise InputError(f"--vgg-kind must be caffe, torchvision or auto, got {vgg_kind!r}")
         if init is not None and not init.is_file():
             raise InputError(f"--init {init}: no such file")
+        if export is not None:
+            check_style_model_output(export, "--export", overwrite,
+                                     [init] if init is not None else [])
         if resume:
             cfg = StyleFitConfig()  # the run directory's own config is used
         else:
@@ -524,7 +531,7 @@ def train_style(
         (out_dir / "command.txt").write_text(command + "\n")
         report(out_dir.name, metrics)
         if export is not None:
-            _export(out_dir, export, name=export.stem, summary="", command=command)
+            _export(out_dir, export, name=export.stem, summary="", command=command)  # checked above
         return 0
 
     run_guarded(body)
@@ -539,12 +546,22 @@ def report(name: str, metrics: dict) -> None:
     out.print(line)
 
 
+def check_style_model_output(output: Path, what: str, overwrite: bool,
+                             inputs: list[Path]) -> None:
+    """A style model is six files (three graphs, their cards): all are checked before any
+    work, so an export never replaces a model, its companions or an input unasked."""
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"{output}: the output must end in .onnx")
+    plan = output_plan(set(inputs), overwrite)
+    for path in style_model_files(output):
+        plan.file(path, what)
+    plan.check()
+
+
 def _export(run_dir: Path, output: Path, name: str, summary: str, command: str) -> None:
     from emostyle.training.style_export import export_style_onnx, style_card, write_card
     from emostyle.training.style_fit import load_style_run
 
-    if output.suffix.lower() != ".onnx":
-        raise InputError(f"{output}: the output must end in .onnx")
     net, cfg, metrics = load_style_run(run_dir)
     parity = export_style_onnx(net, output)
     if not command and (run_dir / "command.txt").is_file():
@@ -561,10 +578,12 @@ def export_style(
     output: Annotated[Path, typer.Option("-o", "--output", help="ONNX file to write.")],
     name: Annotated[str | None, typer.Option(help="Model name for the card.")] = None,
     summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Export a style run to ONNX (dynamic size, style-weight input) with a parity check."""
 
     def body() -> int:
+        check_style_model_output(output, "-o", overwrite, [])
         need_torch()
         _export(run_dir, output, name or output.stem, summary, "")
         return 0

@@ -52,6 +52,27 @@ def resolve_model(name_or_path: str | Path) -> Path:
     return path
 
 
+STYLE_GRAPHS = ("tiling", "map")  # the graphs a style model carries beside its main one
+
+
+def style_graph_path(model_path: str | Path, graph: str, card: dict | None = None) -> Path:
+    """Where a style model's ``tiling`` or ``map`` graph lives: the card's entry when it has
+    one, else ``<stem>_<graph>.onnx`` beside the model (the exporter's names)."""
+    if graph not in STYLE_GRAPHS:
+        raise ValueError(f"unknown style graph {graph!r}")
+    model_path = Path(model_path)
+    info = (card or {}).get(f"{graph}_model") or {}
+    return model_path.with_name(info.get("file", f"{model_path.stem}_{graph}.onnx"))
+
+
+def style_model_files(model_path: str | Path) -> list[Path]:
+    """Every file an exported style model consists of (graphs and their cards), so a writer
+    can check them all before work and a copier can copy them all."""
+    model_path = Path(model_path)
+    graphs = [model_path] + [style_graph_path(model_path, g) for g in STYLE_GRAPHS]
+    return [f for g in graphs for f in (g, g.with_suffix(".json"))]
+
+
 def card_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 

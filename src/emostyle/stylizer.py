@@ -33,7 +33,7 @@ import numpy as np
 import onnxruntime as ort
 
 from emostyle.errors import InputError, ModelNotFoundError
-from emostyle.model_files import open_session, read_card, resolve_model
+from emostyle.model_files import open_session, read_card, resolve_model, style_graph_path
 from emostyle.styles import StyleCatalogue, default_toml_path
 
 MIN_SIDE = 32  # smaller pictures are edge-padded to this for the network, then cropped back
@@ -89,9 +89,7 @@ class Stylizer:
 
     def _tiling_session(self) -> ort.InferenceSession:
         if self._tiling is None:
-            info = self.card.get("tiling_model") or {}
-            path = self.model_path.with_name(info.get("file", f"{self.model_path.stem}"
-                                                              "_tiling.onnx"))
+            path = style_graph_path(self.model_path, "tiling", self.card)
             if not path.is_file() or not self.stats_size:
                 raise ModelNotFoundError(
                     f"{self.model_path}: this picture needs tiles but the tiling graph "
@@ -107,8 +105,7 @@ class Stylizer:
         return self._map_path().is_file() and bool(self.stats_size)
 
     def _map_path(self) -> Path:
-        info = self.card.get("map_model") or {}
-        return self.model_path.with_name(info.get("file", f"{self.model_path.stem}_map.onnx"))
+        return style_graph_path(self.model_path, "map", self.card)
 
     def require_style_maps(self) -> None:
         """Load the map graph now; a model without one is a :class:`ModelNotFoundError`."""

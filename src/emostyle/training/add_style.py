@@ -3,7 +3,7 @@
 With conditional instance norm a style is nothing but one row of scale and shift parameters
 (Dumoulin et al. 2017): the convolutions are shared by all styles. So a new painting needs no
 new network: the model's weights are rebuilt from its ONNX file
-(:func:`emostyle.training.style_export.net_from_onnx`), one row is added (started from the mean
+(:func:`emostyle.training.style_weights.net_from_onnx`), one row is added (started from the mean
 of the existing rows), and only that row is trained with the VGG16 perceptual loss while
 everything else stays frozen. That is 1.2% of the bundled network's parameters and learns in
 minutes on a CPU.
@@ -27,11 +27,11 @@ import torch
 from emostyle.emotions import EMOTIONS, SYNONYMS
 from emostyle.errors import EmostyleError, InputError
 from emostyle.images import read_image
-from emostyle.model_files import load_card, resolve_model
+from emostyle.model_files import load_card, resolve_model, style_graph_path
 from emostyle.styles import describe_style
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
-from emostyle.training.style_export import export_style_onnx, net_from_onnx, write_card
+from emostyle.training.style_export import export_style_onnx, write_card
 from emostyle.training.style_fit import (
     ContentSampler,
     centre_crop,
@@ -43,6 +43,7 @@ from emostyle.training.style_fit import (
     to_tensor,
 )
 from emostyle.training.style_net import StyleNet
+from emostyle.training.style_weights import net_from_onnx
 from emostyle.training.vgg_loss import DEFAULT_WEIGHTS, PerceptualLoss, load_vgg
 
 
@@ -258,8 +259,8 @@ def _card(base: dict, output: Path, net: StyleNet, cfg: AddStyleConfig, emotion:
                                       "in 'styles'; rows sum to 1")
     card["file"] = {"name": output.name, "bytes": output.stat().st_size}
     card["parity_with_pytorch"] = parity
-    card["tiling_model"]["file"] = f"{output.stem}_tiling.onnx"
-    card["map_model"] = {"file": f"{output.stem}_map.onnx",
+    card["tiling_model"]["file"] = style_graph_path(output, "tiling").name
+    card["map_model"] = {"file": style_graph_path(output, "map").name,
                          "inputs": {"style_map": f"(N, {net.cfg.num_styles}, h, w) float32 "
                                                  "per-pixel style weights; pixels sum to 1",
                                     "norm_stats": "as in the tiling model",

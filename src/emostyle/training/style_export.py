@@ -36,9 +36,11 @@ import torch
 import torch.nn as nn
 
 from emostyle.errors import EmostyleError
+from emostyle.model_files import style_graph_path
 from emostyle.styles import describe_style
 from emostyle.training.style_fit import StyleFitConfig
 from emostyle.training.style_net import StyleNet, receptive_radius
+from emostyle.training.style_weights import net_from_onnx
 
 INPUTS = ["image", "style_weights"]
 OUTPUTS = ["stylized"]
@@ -58,13 +60,11 @@ class TilingWrapper(nn.Module):
 
 
 def tiling_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_name(f"{path.stem}_tiling.onnx")
+    return style_graph_path(path, "tiling")
 
 
 def map_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_name(f"{path.stem}_map.onnx")
+    return style_graph_path(path, "map")
 
 
 def _export(module: nn.Module, example: tuple, path: Path, inputs: list[str],
@@ -287,29 +287,6 @@ def _write_json(path: Path, doc: dict) -> Path:
     tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def net_from_onnx(onnx_path: str | Path) -> StyleNet:
-    """Rebuild the PyTorch network of an exported style model from its ONNX weights.
-
-    The exporter keeps parameter names, so the tiling graph's initialisers are the state dict
-    (prefixed ``net.``); the card gives the shape. Used to add graphs to a model whose
-    training checkpoint is gone, with a parity check against the graph it came from.
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    from emostyle.model_files import load_card
-    from emostyle.training.style_net import StyleNetConfig
-
-    onnx_path = Path(onnx_path)
-    card = load_card(onnx_path)
-    net = StyleNet(StyleNetConfig.from_dict(card["architecture_kwargs"]))
-    graph = onnx.load(str(tiling_path(onnx_path))).graph
-    state = {i.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(i).copy())
-             for i in graph.initializer if i.name.startswith("net.")}
-    net.load_state_dict(state)
-    return net.eval()
 
 
 def add_map_graph(onnx_path: str | Path, opset: int = 17, tolerance: float = 0.05) -> dict:

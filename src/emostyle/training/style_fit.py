@@ -284,7 +284,7 @@ def warm_start(net: StyleNet, cfg: StyleFitConfig) -> None:
     of the conditional norms belongs to one painting); anything else is refused before training.
     """
     from emostyle.model_files import load_card
-    from emostyle.training.style_export import net_from_onnx
+    from emostyle.training.style_weights import net_from_onnx
 
     card = load_card(cfg.init)
     theirs = [s["name"] for s in card.get("styles", [])]
