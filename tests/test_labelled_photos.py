@@ -21,13 +21,13 @@ def test_rows_are_read_relative_to_the_manifest(folder, monkeypatch, tmp_path_fa
     manifest = folder / "m.csv"
     manifest.write_text("\ufeffFile,Label,Source,Crop\n"  # Excel's BOM, capitalised header
                         "pics/a.jpg,happiness,lab,\npics/b.jpg,sad,web,yes\n"
-                        "pics/c.png, Anger ,web,no\n", encoding="utf-8")
+                        f"{folder / 'pics' / 'c.png'}, Anger ,web,no\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
     items = read_manifest(manifest)
     assert [(p.name, EMOTIONS[p.label], p.source, p.crop) for p in items] == [
         ("pics/a.jpg", "happy", "lab", False), ("pics/b.jpg", "sad", "web", True),
-        ("pics/c.png", "angry", "web", False)]
-    assert items[0].path.is_file()
+        (str(folder / "pics" / "c.png"), "angry", "web", False)]  # absolute: as written
+    assert all(p.path.is_file() for p in items)
 
 
 def test_every_problem_is_named_in_one_error(folder):
