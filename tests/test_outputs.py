@@ -190,6 +190,8 @@ COMMANDS = {  # command line with OUT where the bad path goes, and the file name
     "video --plot": (["video", "clip.mp4", "-o", "v.mp4", "--plot", "OUT"], "plot.png"),
     "evaluate --photos --out": (["evaluate", "default", "--photos", "photos", "--out", "OUT"],
                                 "eval"),
+    "evaluate --predictions": (["evaluate", "default", "--photos", "photos", "--out", "eval",
+                                "--predictions", "OUT"], "pred.csv"),
 }
 
 

@@ -176,74 +176,88 @@ def evaluate(
                      ] = "private",
     tta: Annotated[bool, typer.Option(help="Average with the mirrored face.")] = False,
     out_dir: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for metrics.json and the figures (default: RUN_DIR/eval_SPLIT "
-                      "or ./eval_MODEL_SPLIT).")] = None,
+        "--out", help="Folder for metrics.json and the figures (default: RUN_DIR/eval_SPLIT, "
+                      "./eval_MODEL_SPLIT, or ./eval_MODEL_photos with --photos/--manifest)."
+    )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     photos: Annotated[Path | None, typer.Option(
         "--photos", help="Evaluate on whole photos instead: a folder with one sub-folder per "
                          "emotion (synonyms such as anger/happiness accepted).")] = None,
+    manifest: Annotated[Path | None, typer.Option(
+        "--manifest", help="Evaluate on the photos a CSV lists instead: columns file,label "
+                           "and optional source (one table per source) and crop (yes: the "
+                           "file is a face crop); paths relative to the CSV.")] = None,
     no_detect: Annotated[bool, typer.Option(
-        "--no-detect", help="With --photos: the pictures are face crops already.")] = False,
+        "--no-detect", help="With --photos/--manifest: every picture is a face crop already."
+    )] = False,
+    no_face: Annotated[str, typer.Option(
+        "--no-face", help="With a manifest's sources: per-source macro-F1 and recall count a "
+                          "picture without a face as wrong (end to end) or skip it.")
+    ] = "wrong",
+    predictions: Annotated[Path | None, typer.Option(
+        "--predictions", help="With --photos/--manifest: also write one CSV row per picture "
+                              "(label, prediction, confidence, faces found, probabilities).")
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration."""
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration.
 
-    def check_outputs(target: Path, names: tuple[str, ...]) -> None:
-        plan = output_plan(set(), overwrite)
+    On FER2013 by default; on labelled photos (detected end to end) with --photos or --manifest.
+    """
+
+    def check_outputs(target: Path, names: tuple[str, ...], inputs: set[Path] | None = None
+                      ) -> None:
+        plan = output_plan(inputs or set(), overwrite)
         plan.folder(target, "--out")
         for name in names:
             plan.file(target / name, "--out")
+        plan.file(predictions, "--predictions")
         plan.check()
 
     def photo_body() -> int:
-        from emostyle.training.photo_eval import PHOTO_REPORT_FILES
+        from emostyle.training import photo_eval as pe
+        from emostyle.training.labelled_photos import labelled_photos, read_manifest
 
-        ignored = [o for o, given in (("--tta", tta), ("--split", split != "private"),
-                                      ("--data", data != Path("fer2013.npz"))) if given]
+        given = "--manifest" if manifest is not None else "--photos"
+        if photos is not None and manifest is not None:
+            raise InputError("--photos, --manifest: give one of them")
+        ignored = [o for o, used in (("--tta", tta), ("--split", split != "private"),
+                                     ("--data", data != Path("fer2013.npz"))) if used]
         if ignored:
-            raise InputError(f"{', '.join(ignored)}: not used with --photos (they choose "
+            raise InputError(f"{', '.join(ignored)}: not used with {given} (they choose "
                              "FER2013 faces); leave them out")
-
+        if no_face not in pe.NO_FACE_RULES:
+            raise InputError(f"--no-face: use {' or '.join(pe.NO_FACE_RULES)}, got {no_face!r}")
+        items = read_manifest(manifest) if manifest is not None else labelled_photos(photos)
+        if no_face != "wrong" and not any(p.source for p in items):
+            raise InputError("--no-face: only used with a manifest that has a source column")
         target = out_dir or Path(f"eval_{Path(source).stem}_photos")
-        check_outputs(target, PHOTO_REPORT_FILES)
-        from emostyle.training.photo_eval import evaluate_photos, write_photo_report
-
-        report = evaluate_photos(source, photos, detect=not no_detect)
-        note = write_photo_report(report, target)
+        check_outputs(target, pe.PHOTO_REPORT_FILES, {p.path for p in items} |
+                      ({manifest} if manifest is not None else set()))
+        results = pe.classify_photos(source, items, detect=not no_detect)
+        read = {"manifest": str(manifest)} if manifest is not None else {"photos": str(photos)}
+        report = pe.photo_report(results, source, not no_detect, no_face, **read)
+        note = pe.write_photo_report(report, target)
+        if predictions is not None:
+            pe.write_predictions(results, predictions, overwrite)
         if as_json:
             print(json.dumps(report, indent=2))
             return 0
-        out.print(f"{report['pictures']} pictures: {report['classified']} classified, "
-                  f"{report['no_face_count']} without a face, {len(report['unreadable'])} "
-                  f"unreadable")
-        out.print(f"end to end (no face = wrong): accuracy {report['end_to_end_accuracy']:.4f}"
-                  f"  macro-F1 {report['end_to_end_macro_f1']:.4f}  n={report['pictures']}")
-        out.print(f"on detected faces: accuracy {report['accuracy']:.4f}  macro-F1 "
-                  f"{report['macro_f1']:.4f}  n={report['classified']}")
-        detected = report["per_class"]
-        for name, row in report["end_to_end_per_class"].items():
-            if row["support"] == 0:
-                out.print(f"  {name:9s} recall n/a (no pictures)")
-                continue
-            on = detected.get(name) or {}
-            on_text = (f"{on['recall']:.3f} n={on['support']}" if on.get("support") else "n/a")
-            out.print(f"  {name:9s} recall {row['recall']:.3f} n={row['support']}  "
-                      f"(on detected {on_text})")
-        shown = 20
-        for item in report["no_face"][:shown]:
-            out.print(f"  no face: {item['path']}", markup=False)
-        if report["no_face_count"] > shown:
-            out.print(f"  and {report['no_face_count'] - shown} more (all in metrics.json)")
+        for line in pe.report_lines(report):
+            out.print(line, markup=False)
         if note:
             out.print(note)
-        out.print(f"metrics.json{'' if note else ' and figures'} in {target}")
+        out.print(f"metrics.json{'' if note else ' and figures'} in {target}"
+                  + (f"; predictions in {predictions}" if predictions else ""))
         return 0
 
     def body() -> int:
-        if photos is not None:
+        if photos is not None or manifest is not None:
             return photo_body()
-        if no_detect:
-            raise InputError("--no-detect: only used with --photos")
+        unused = [o for o, used in (("--no-detect", no_detect), ("--no-face", no_face != "wrong"),
+                                    ("--predictions", predictions is not None)) if used]
+        if unused:
+            raise InputError(f"{', '.join(unused)}: only used with --photos or --manifest")
         from emostyle.training.report import evaluate_source
 
         target = out_dir

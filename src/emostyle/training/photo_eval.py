@@ -1,72 +1,90 @@
-"""Cross-dataset evaluation on whole photos: one folder per emotion, pictures of any size.
+"""Cross-dataset evaluation on whole photos: a folder per emotion or a manifest, any size.
 
 Each picture goes through the product's own path - detect, take the largest face, classify - so
 the figure says how a model does on real photos, not on pre-cropped FER2013 faces. Pictures in
-which no face is found are counted and listed separately, never silently dropped.
+which no face is found are counted and listed separately, never silently dropped. With sources
+(a manifest's ``source`` column) the report adds one table per source.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from emostyle.emotions import EMOTIONS, canonical
-from emostyle.errors import DatasetError, InputError
-from emostyle.images import iter_image_files, read_image
+from emostyle.crops import whole_image_face
+from emostyle.emotions import EMOTIONS
+from emostyle.errors import InputError
+from emostyle.images import read_image
+from emostyle.outputs import commit, temp_beside
 from emostyle.pipeline import Analyzer
+from emostyle.training.labelled_photos import LabelledPhoto, labelled_photos
 from emostyle.training.metrics import classification_metrics
 
+NO_FACE_RULES = ("wrong", "skip")  # how a per-source table counts a picture without a face
 
-def labelled_photos(root: Path) -> list[tuple[Path, int]]:
-    """(picture, label) for ``root/<emotion>/...``; folder names may be synonyms (anger...)."""
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder (expected one sub-folder per emotion)")
-    items = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """What the model said about one labelled picture (its largest face)."""
+
+    photo: LabelledPhoto
+    probabilities: tuple[float, ...] | None  # None: no face found, or the file is unreadable
+    faces_found: int | None  # None: unreadable
+    error: str = ""
+
+    @property
+    def predicted(self) -> int | None:
+        return None if self.probabilities is None else int(np.argmax(self.probabilities))
+
+    @property
+    def correct(self) -> bool:  # a picture without a face is wrong: the end-to-end view
+        return self.predicted == self.photo.label
+
+
+def classify_photos(model: str | Path, photos: list[LabelledPhoto], detect: bool = True,
+                    face_model: str | Path | None = None) -> list[PhotoResult]:
+    """Classify the largest face of each picture (the whole picture for face crops)."""
+    detect_any = detect and any(not p.crop for p in photos)  # no detector loaded if unused
+    analyzer = Analyzer(model, face_model, detect=detect_any)
+    clf = analyzer.classifier
+    results = []
+    for photo in photos:
         try:
-            label = EMOTIONS.index(canonical(sub.name))
-        except ValueError:
-            raise DatasetError(f"{sub}: folder name is not an emotion; use one of "
-                               f"{', '.join(EMOTIONS)} (or anger, happiness, sadness...)"
-                               ) from None
-        items.extend((p, label) for p in iter_image_files(sub))
-    if not items:
-        raise DatasetError(f"{root}: no pictures in emotion folders")
-    return items
-
-
-def evaluate_photos(model: str | Path, root: Path, detect: bool = True,
-                    face_model: str | Path | None = None) -> dict:
-    """Accuracy, macro-F1, per-class table and confusion on the largest face of each picture."""
-    analyzer = Analyzer(model, face_model, detect=detect)
-    y_true, y_pred, no_face, unreadable = [], [], [], []
-    probs = []
-    for path, label in labelled_photos(root):
-        try:
-            analysis = analyzer.analyze(read_image(path), source=str(path))
+            image = read_image(photo.path)
         except InputError as exc:
-            unreadable.append({"path": str(path), "label": EMOTIONS[label], "error": str(exc)})
+            results.append(PhotoResult(photo, None, None, str(exc)))
             continue
-        if not analysis.faces:
-            no_face.append({"path": str(path), "label": EMOTIONS[label]})
+        if photo.crop or not detect_any:
+            face = whole_image_face(image, clf.pre.crop_margin)
+            probs = clf.predict_proba(clf.crops(image, [face]))[0]
+            results.append(PhotoResult(photo, tuple(float(p) for p in probs), 1))
             continue
-        face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3])
-        y_true.append(label)
-        y_pred.append(EMOTIONS.index(face.emotion))
-        probs.append(face.probabilities)
-    total = len(y_true) + len(no_face) + len(unreadable)
-    report = classification_metrics(np.array(y_true, int), np.array(y_pred, int)) if y_true \
+        faces = analyzer.analyze(image, source=str(photo.path)).faces
+        probs = max(faces, key=lambda f: f.box[2] * f.box[3]).probabilities if faces else None
+        results.append(PhotoResult(photo, probs, len(faces)))
+    return results
+
+
+def figures(results: list[PhotoResult]) -> dict:
+    """Counts, on-detected metrics and end-to-end metrics (a missed face counted as wrong)."""
+    done = [r for r in results if r.probabilities is not None]
+    y_true = [r.photo.label for r in done]
+    y_pred = [r.predicted for r in done]
+    report = classification_metrics(np.array(y_true, int), np.array(y_pred, int)) if done \
         else {"accuracy": 0.0, "macro_f1": 0.0, "per_class": {}, "confusion": []}
+    missed = [{"label": EMOTIONS[r.photo.label]} for r in results if r.probabilities is None]
     report.update({
-        "source": str(model), "photos": str(root), "detect": detect, "pictures": total,
-        "classified": len(y_true), "no_face": no_face, "no_face_count": len(no_face),
-        "unreadable": unreadable,
+        "pictures": len(results), "classified": len(done),
+        "no_face_count": sum(1 for r in results if r.faces_found == 0),
+        "unreadable_count": sum(1 for r in results if r.faces_found is None),
         # Counting a picture without a face as wrong gives the end-to-end figure a user sees.
-        "end_to_end_accuracy": float(np.sum(np.array(y_true) == np.array(y_pred)) / max(1, total)),
+        "end_to_end_accuracy": sum(r.correct for r in results) / max(1, len(results)),
     })
-    report.update(end_to_end(report, y_true, y_pred, no_face + unreadable))
+    report.update(end_to_end(report, y_true, y_pred, missed))
     return report
 
 
@@ -92,6 +110,113 @@ def end_to_end(report: dict, y_true: list[int], y_pred: list[int], missed: list[
         f1s.append(f1)
     return {"end_to_end_per_class": rows,
             "end_to_end_macro_f1": float(np.mean(f1s)) if f1s else 0.0}
+
+
+def source_table(results: list[PhotoResult], no_face: str = "wrong") -> dict:
+    """One source's table: both accuracies, and macro-F1 and recall under the no-face rule."""
+    f = figures(results)
+    if no_face == "wrong":
+        macro_f1, rows = f["end_to_end_macro_f1"], f["end_to_end_per_class"]
+    else:  # skip: pictures without a face are left out, the on-detected view
+        macro_f1, rows = f["macro_f1"], f["per_class"]
+    return {
+        "pictures": f["pictures"], "classified": f["classified"],
+        "no_face_count": f["no_face_count"], "unreadable_count": f["unreadable_count"],
+        "end_to_end_accuracy": f["end_to_end_accuracy"], "accuracy": f["accuracy"],
+        "macro_f1": macro_f1,
+        "recall": {e: (rows.get(e) or {}).get("recall") if (rows.get(e) or {}).get("support")
+                   else None for e in EMOTIONS},
+        "support": {e: (rows.get(e) or {}).get("support", 0) for e in EMOTIONS},
+    }
+
+
+def photo_report(results: list[PhotoResult], model: str | Path, detect: bool = True,
+                 no_face: str = "wrong", **inputs: str) -> dict:
+    """The whole report: overall figures, the pictures without a face, tables per source.
+
+    ``inputs`` name what was read (``photos=DIR`` or ``manifest=CSV``); ``by_source`` is there
+    when any picture has a source.
+    """
+    if no_face not in NO_FACE_RULES:
+        raise ValueError(f"no_face must be {' or '.join(NO_FACE_RULES)}, got {no_face!r}")
+    report = figures(results)
+
+    def listed(r: PhotoResult) -> dict:
+        item = {"path": str(r.photo.path), "label": EMOTIONS[r.photo.label]}
+        return item | ({"source": r.photo.source} if r.photo.source else {})
+
+    report.update({"source": str(model), **inputs, "detect": detect,
+                   "no_face": [listed(r) for r in results if r.faces_found == 0],
+                   "unreadable": [listed(r) | {"error": r.error}
+                                  for r in results if r.faces_found is None]})
+    sources = sorted({r.photo.source for r in results if r.photo.source})
+    if sources:
+        report["no_face_rule"] = no_face
+        report["by_source"] = {s: source_table([r for r in results if r.photo.source == s],
+                                               no_face) for s in sources}
+    return report
+
+
+def evaluate_photos(model: str | Path, root: Path, detect: bool = True,
+                    face_model: str | Path | None = None) -> dict:
+    """Accuracy, macro-F1, per-class table and confusion on the largest face of each picture."""
+    results = classify_photos(model, labelled_photos(root), detect, face_model)
+    return photo_report(results, model, detect, photos=str(root))
+
+
+PREDICTION_COLUMNS = ("file", "source", "label", "predicted", "confidence", "faces_found",
+                      "correct", *(f"p_{e}" for e in EMOTIONS), "error")
+
+
+def write_predictions(results: list[PhotoResult], path: Path, overwrite: bool = False) -> Path:
+    """One CSV row per picture; ``correct`` is 1 or 0 (no face: 0), so its mean is end to end."""
+    tmp = temp_beside(path)
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(PREDICTION_COLUMNS)
+        for r in results:
+            probs = r.probabilities
+            writer.writerow([
+                r.photo.name, r.photo.source, EMOTIONS[r.photo.label],
+                "" if probs is None else EMOTIONS[r.predicted],
+                "" if probs is None else f"{max(probs):.4f}",
+                "" if r.faces_found is None else r.faces_found, int(r.correct),
+                *([""] * len(EMOTIONS) if probs is None else [f"{p:.4f}" for p in probs]),
+                r.error])
+    return commit(tmp, path, overwrite)
+
+
+def report_lines(report: dict, shown: int = 20) -> list[str]:
+    """The printed report: overall figures, per-class recall, tables per source, no-face list."""
+    lines = [f"{report['pictures']} pictures: {report['classified']} classified, "
+             f"{report['no_face_count']} without a face, {report['unreadable_count']} unreadable",
+             f"end to end (no face = wrong): accuracy {report['end_to_end_accuracy']:.4f}"
+             f"  macro-F1 {report['end_to_end_macro_f1']:.4f}  n={report['pictures']}",
+             f"on detected faces: accuracy {report['accuracy']:.4f}  macro-F1 "
+             f"{report['macro_f1']:.4f}  n={report['classified']}"]
+    detected = report["per_class"]
+    for name, row in report["end_to_end_per_class"].items():
+        if row["support"] == 0:
+            lines.append(f"  {name:9s} recall n/a (no pictures)")
+            continue
+        on = detected.get(name) or {}
+        on_text = f"{on['recall']:.3f} n={on['support']}" if on.get("support") else "n/a"
+        lines.append(f"  {name:9s} recall {row['recall']:.3f} n={row['support']}  "
+                     f"(on detected {on_text})")
+    rule = {"wrong": "no face = wrong", "skip": "no face skipped"}.get(report.get("no_face_rule"))
+    for source, t in report.get("by_source", {}).items():
+        recall = "  ".join(f"{e} {t['recall'][e]:.3f} (n={t['support'][e]})"
+                           if t["recall"][e] is not None else f"{e} n/a" for e in EMOTIONS)
+        lines += [f"source {source}: {t['pictures']} pictures, {t['no_face_count']} without a "
+                  f"face, {t['unreadable_count']} unreadable",
+                  f"  accuracy end to end {t['end_to_end_accuracy']:.4f}  on detected "
+                  f"{t['accuracy']:.4f} (n={t['classified']})  macro-F1 {t['macro_f1']:.4f} "
+                  f"({rule})",
+                  f"  recall ({rule}): {recall}"]
+    lines += [f"  no face: {item['path']}" for item in report["no_face"][:shown]]
+    if report["no_face_count"] > shown:
+        lines.append(f"  and {report['no_face_count'] - shown} more (all in metrics.json)")
+    return lines
 
 
 PHOTO_REPORT_FILES = ("metrics.json", "confusion.png")  # what write_photo_report writes
