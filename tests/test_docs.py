@@ -530,3 +530,18 @@ def test_linked_files_exist():
             if "://" in target:
                 continue
             assert (path.parent / target).exists(), f"{path.name}: {target}"
+
+
+def test_face_model_size_and_hash_are_the_pinned_file(face_model):
+    import hashlib
+
+    from emostyle.faces import YUNET_SHA256
+
+    data = text_of("docs/data.md")
+    assert f"sha256 `{YUNET_SHA256[:8]}…{YUNET_SHA256[-4:]}`" in data
+    if hashlib.sha256(face_model.read_bytes()).hexdigest() != YUNET_SHA256:
+        pytest.skip(f"{face_model} is not the pinned YuNet file")
+    size = f"{face_model.stat().st_size / 1000:.0f} KB"
+    assert f"`face_detection_yunet_2026may.onnx` ({size}, MIT," in data
+    assert f"The face detector (YuNet, {size}) is the one file not bundled" in " ".join(
+        README.split())
