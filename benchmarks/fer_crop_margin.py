@@ -1,6 +1,7 @@
 """How FER2013 frames a face relative to a YuNet box (sets the classifier's crop margin).
 
     python benchmarks/fer_crop_margin.py --data ../shared/data/fer2013.npz --face-model YUNET.onnx
+    # -> benchmarks/results/fer_crop_margin.json (--out elsewhere)
 
 Each 48x48 training face is padded by half its size (edge replicate, so YuNet sees the face
 whole) and upscaled 3x; the ratio of the face's original extent to YuNet's longer box side, and
@@ -10,6 +11,8 @@ the box centre's offset, tell how to crop a photo so it matches the training dat
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,6 +25,8 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--face-model", default=None)
     ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" /
+                    "fer_crop_margin.json")
     args = ap.parse_args()
     d = np.load(args.data)
     faces = d["images"][d["usage"] == 0][: args.n]
@@ -42,6 +47,18 @@ def main() -> None:
           f"(IQR {np.percentile(ratio, 25):.3f}-{np.percentile(ratio, 75):.3f})")
     print(f"box centre offset (fraction of side): x {np.median(dx):+.3f}, y {np.median(dy):+.3f}")
     print(f"=> crop_margin = {np.median(ratio) - 1:.2f}")
+    result = {
+        "command": "python benchmarks/fer_crop_margin.py --data ../shared/data/fer2013.npz"
+                   + (f" --n {args.n}" if args.n != 3000 else ""),
+        "faces": len(faces), "found": len(ratio),
+        "side_ratio": {"median": round(float(np.median(ratio)), 4),
+                       "p25": round(float(np.percentile(ratio, 25)), 4),
+                       "p75": round(float(np.percentile(ratio, 75)), 4)},
+        "centre_offset": {"x": round(float(np.median(dx)), 4), "y": round(float(np.median(dy)), 4)},
+        "crop_margin": round(float(np.median(ratio)) - 1, 2),
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

