@@ -25,7 +25,10 @@ from emostyle.errors import EmostyleError, InputError
 def video(
     source: Annotated[Path | None, typer.Argument(help="Video file to read.")] = None,
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="Video to write (.mp4, .avi, .mkv, .webm).")] = None,
+        "-o", "--output", help="Video to write: .mp4, .mov, .m4v, .mkv or .avi in H.264, .webm "
+                               "in VP9, with the input's audio (needs ffmpeg: pip install "
+                               "'emostyle[video]'; without it MPEG-4 Part 2 or VP8, silent).")
+                      ] = None,
     camera: Annotated[int | None, typer.Option(
         help="Read camera N instead of a file.")] = None,
     show: Annotated[bool, typer.Option(
@@ -50,7 +53,10 @@ def video(
     """Track faces through a video, smooth their emotions, and write an overlaid video.
 
     The video, its log and its plot are checked before any frame is read: none may be the
-    input, and existing files are replaced only with --overwrite.
+    input, and existing files are replaced only with --overwrite. With ffmpeg (on the PATH or
+    from pip install 'emostyle[video]') the video is H.264 (VP9 in .webm), which browsers
+    play, with the input's audio; without it OpenCV writes MPEG-4 Part 2 (VP8) without audio,
+    and a notice says so.
     """
 
     def body() -> int:
@@ -98,6 +104,8 @@ def video(
                 bar.stop()
             if window is not None:
                 window.close()
+        if report.notice:
+            err.print(report.notice, markup=False)
         if as_json:
             print(json.dumps(report.__dict__, indent=2))
             return 0
