@@ -405,3 +405,19 @@ def test_an_ffmpeg_failure_is_one_line_and_leaves_nothing(tmp_path, astronaut, f
     assert line.endswith("(Unknown encoder 'no_such_encoder')")
     assert capfd.readouterr().err == ""  # nothing from the ffmpeg process itself
     assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_the_cli_shows_frames_done_of_total_with_fps_and_time_left(tmp_path, astronaut,
+                                                                    face_model, terminal_bars):
+    import re
+
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 6))
+    res = run(str(src), "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 0, res.output
+    assert terminal_bars == [("video", i, 6) for i in range(1, 7)]
+    assert "video" in res.stderr and "5/6" in res.stderr and " fps" in res.stderr
+    assert re.search(r"\d:\d\d:\d\d|-:--:--", res.stderr)  # time left
+    terminal_bars.clear()
+    res = run(str(src), "-o", str(tmp_path / "o2.mp4"), "--max-frames", "3")
+    assert res.exit_code == 0, res.output
+    assert terminal_bars == [("video", i, 3) for i in range(1, 4)]  # the total it will do
