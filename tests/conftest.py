@@ -60,3 +60,24 @@ def tile_faces(face: np.ndarray, n: int, gap: int = 40, cols: int = 4) -> np.nda
         y, x = gap + r * (h + gap), gap + c * (w + gap)
         canvas[y:y + h, x:x + w] = face[:, ::-1] if i % 2 else face
     return canvas
+
+
+@pytest.fixture()
+def terminal_bars(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int | None]]:
+    """stderr taken for an interactive terminal (under CliRunner it is not), every progress
+    row update recorded as (label, done, total) and drawn at once (rich draws 10 times a
+    second on its own, too late for a short test)."""
+    from emostyle import cli_common
+
+    monkeypatch.setattr(cli_common.err, "_force_terminal", True)
+    monkeypatch.setattr(cli_common.err, "is_interactive", True)  # rich's Live draws only then
+    calls: list[tuple[str, int, int | None]] = []
+    count = cli_common.Bars.count
+
+    def recorded(self, label, done, total, rate=None):  # noqa: ANN001, ANN202
+        calls.append((label, done, total))
+        count(self, label, done, total, rate)
+        self._bar.refresh()
+
+    monkeypatch.setattr(cli_common.Bars, "count", recorded)
+    return calls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -63,6 +64,64 @@ def test_default_output_folder_and_options(tiny_model, work):  # noqa: F811
     assert "a.jpg -> stylized/a_happy.jpg" in res.output.replace("\\", "/")
     res = stylize(tiny_model, "a.jpg", "-e", "happy", "--max-side", "0", "-o", "full")
     assert res.exit_code == 0 and (work / "full" / "a_happy.jpg").is_file()
+
+
+def big_photo(path: Path, size: tuple[int, int] = (1300, 1100)) -> Path:
+    Image.open(EXAMPLE).convert("RGB").resize(size).save(path)
+    return path
+
+
+def test_a_picture_in_many_tiles_gets_a_bar_with_time_left(tiny_model, work,  # noqa: F811
+                                                           terminal_bars):
+    from emostyle.stylizer import Stylizer, tile_spans
+
+    st = Stylizer(tiny_model, styles_toml=False)
+    n = len(tile_spans(1100, st.tile, st.overlap)) * len(tile_spans(1300, st.tile, st.overlap))
+    assert n >= 4  # MIN_TILES_SHOWN
+    big_photo(work / "big.jpg")
+    res = stylize(tiny_model, "big.jpg", "-e", "fear", "--max-side", "0")
+    assert res.exit_code == 0, res.output
+    assert terminal_bars == [("tiles", k, n) for k in range(n + 1)]
+    assert "tiles" in res.stderr and f"1/{n}" in res.stderr
+    assert re.search(r"\d:\d\d:\d\d|-:--:--", res.stderr)  # time left
+    assert "tiles" not in res.stdout  # the bar is on stderr only
+
+
+def test_several_pictures_count_on_one_bar(tiny_model, work, terminal_bars):  # noqa: F811
+    gradient(work / "a.jpg")
+    gradient(work / "b.jpg")
+    res = stylize(tiny_model, "a.jpg", "b.jpg", "-e", "fear")
+    assert res.exit_code == 0, res.output
+    assert terminal_bars == [("stylizing", 0, 2), ("stylizing", 1, None),
+                             ("stylizing", 2, None)]  # small pictures: no tiles row
+    assert "stylizing" in res.stderr and "1/2" in res.stderr
+
+
+def test_the_next_pictures_tiles_start_the_row_again(terminal_bars):
+    from emostyle.cli_common import Bars
+
+    bars = Bars()
+    for k in range(5):
+        bars.count("tiles", k, 4)
+    bars.count("tiles", 0, 6)
+    (task,) = bars._bar.tasks
+    assert (task.completed, task.total) == (0, 6)
+    bars.close()
+
+
+def test_no_bar_for_small_work_or_in_a_pipe(tiny_model, work, monkeypatch):  # noqa: F811
+    from emostyle import cli_common
+    from emostyle.cli_common import Bars
+
+    gradient(work / "small.jpg", size=(600, 400))  # one pass, one picture
+    monkeypatch.setattr(cli_common.err, "_force_terminal", True)
+    res = stylize(tiny_model, "small.jpg", "-e", "fear", "--max-side", "0")
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
+    assert Bars(1, "stylizing")._bar is None
+    monkeypatch.setattr(cli_common.err, "_force_terminal", False)  # a pipe: even long work
+    big_photo(work / "big.jpg")
+    res = stylize(tiny_model, "big.jpg", "-e", "fear", "--max-side", "0")
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
 
 
 def test_never_overwrites_inputs_and_no_name_clashes(tiny_model, work):  # noqa: F811

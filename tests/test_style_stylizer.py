@@ -150,6 +150,28 @@ def test_tiled_matches_untiled_except_near_seams(tiny_model, photo):
     assert d2.mean() < 8, d2.mean()
 
 
+def test_tiles_are_reported_as_they_are_painted(tiny_model, photo):
+    """on_tile(done, total): 0 before the first tile, then one call per tile; nothing for a
+    picture painted in one pass. paint() passes it through."""
+    from emostyle.pipeline import StyleRequest, paint
+
+    st = Stylizer(tiny_model, styles_toml=False, tile=320, max_pixels=0)
+    image = cv2.resize(photo, (900, 650), interpolation=cv2.INTER_AREA)
+    n = len(tile_spans(650, 320, st.overlap)) * len(tile_spans(900, 320, st.overlap))
+    assert n >= 4  # really cut into tiles
+    calls = []
+    st.stylize(image, style="fear", on_tile=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, n) for k in range(n + 1)]
+    calls.clear()
+    paint(st, image, None, StyleRequest("emotion", "fear", max_side=None),
+          on_tile=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, n) for k in range(n + 1)]
+    calls.clear()
+    Stylizer(tiny_model, styles_toml=False).stylize(
+        photo, style="fear", on_tile=lambda done, total: calls.append((done, total)))
+    assert calls == []  # 512 x 512 fits in one pass
+
+
 def test_tile_layout():
     spans = tile_spans(900, 320, 92)
     assert spans[0][0] == 0 and spans[-1][1] == 900
@@ -302,7 +324,7 @@ def test_max_side_upsampling_keeps_the_photos_edges(tiny_model, monkeypatch):
     the guided filter reproduces that answer at full size, sharp edges included, where a
     nearest-neighbour or bilinear resize of the small result is off by 80-135 levels."""
     st = Stylizer(tiny_model, styles_toml=False)
-    monkeypatch.setattr(st, "_network", lambda rgb, w: 255 - rgb)
+    monkeypatch.setattr(st, "_network", lambda rgb, w, on_tile=None: 255 - rgb)
     image = np.full((300, 400, 3), 40, np.uint8)
     image[:, 203:] = 220  # edges off the 4-px grid of the small copy
     image[149:, :101] = 130

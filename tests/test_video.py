@@ -132,19 +132,15 @@ def test_unwritable_output_and_bad_arguments(tmp_path, astronaut, face_model):
 
 
 def test_audio_track_is_kept_when_ffmpeg_exists(tmp_path, face_model):
-    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
-    src = tmp_path / "with_audio.mp4"
-    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=1", "-f", "lavfi", "-i",
-                    "testsrc=size=320x240:rate=10:duration=1", "-c:v", "mpeg4", "-c:a", "aac",
-                    "-shortest", str(src)], check=True)
+    src = clip_with_audio(tmp_path / "with_audio.mp4")
     out = tmp_path / "o.mp4"
     res = run(str(src), "-o", str(out), "--json")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["audio_copied"] is True
-    probe = subprocess.run([exe, "-i", str(out)], capture_output=True, text=True).stderr
-    assert "Audio:" in probe
+    report = json.loads(res.stdout)
+    assert report["audio_copied"] is True and report["codec"] == "h264"
+    video, sound = streams(out)
+    assert "Video: h264" in video and "yuv420p" in video and "Audio: aac" in sound
+    assert run(str(src), "-o", str(tmp_path / "o2.mp4")).stdout.count("(with audio)") == 1
 
 
 def face(x: float, probs: list[float]) -> Face:
@@ -235,21 +231,193 @@ def test_the_overlay_is_drawn_on_every_frame(tmp_path, astronaut):
         assert np.array_equal(out[:, : x - 20], plain[:, : x - 20])  # nothing far from it
 
 
-@pytest.mark.parametrize("suffix, marker", [(".mp4", b"mp4v"), (".webm", b"V_VP8")])
-def test_the_codec_written_is_the_one_named(tmp_path, astronaut, suffix, marker):
-    """MPEG-4 Part 2 in .mp4 (the sample entry 'mp4v'), VP8 in .webm (codec id 'V_VP8'),
-    read back from the file's bytes and by OpenCV."""
-    from emostyle.video import process_video
+def ffmpeg() -> str:
+    return pytest.importorskip("imageio_ffmpeg", reason="needs ffmpeg (pip install "
+                               "'emostyle[video]')").get_ffmpeg_exe()
 
-    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 4))
-    out = tmp_path / f"out{suffix}"
-    process_video(src, out, OneFace())
-    assert marker in out.read_bytes()
-    cap = cv2.VideoCapture(str(out))
-    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
-    assert fourcc == {".mp4": b"FMP4", ".webm": b"VP80"}[suffix]
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) in (4, 0)  # webm has no frame count
+
+def streams(path: Path) -> list[str]:
+    """The 'Stream #...' lines ffmpeg prints for ``path`` (there is no ffprobe here)."""
+    info = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True).stderr
+    return [line.strip() for line in info.splitlines() if line.strip().startswith("Stream #")]
+
+
+def clip_with_audio(path: Path, seconds: float = 1, audio_seconds: float | None = None
+                    ) -> Path:
+    """A 320x240 test-pattern clip at 10 fps with a 440 Hz tone (MPEG-4 Part 2 and AAC)."""
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"sine=frequency=440:duration={audio_seconds or seconds}", "-f", "lavfi",
+                    "-i", f"testsrc=size=320x240:rate=10:duration={seconds}", "-c:v", "mpeg4",
+                    "-c:a", "aac", str(path)], check=True)
+    return path
+
+
+def duration(path: Path) -> float:
+    info = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True).stderr
+    h, m, s = info.split("Duration: ")[1].split(",")[0].split(":")
+    return 3600 * int(h) + 60 * int(m) + float(s)
+
+
+def count_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
     n = 0
     while cap.read()[0]:
         n += 1
-    assert n == 4
+    return n
+
+
+@pytest.mark.parametrize("suffix, codec, fourcc", [(".mp4", "h264", b"h264"),
+                                                   (".mov", "h264", b"h264"),
+                                                   (".mkv", "h264", b"h264"),
+                                                   (".webm", "vp9", b"VP90")])
+def test_ffmpeg_writes_h264_yuv420p_that_browsers_play(tmp_path, astronaut, suffix, codec,
+                                                       fourcc):
+    """H.264 in yuv420p (VP9 in WebM), read back by ffmpeg and OpenCV; in MP4 and MOV the
+    index (moov) comes before the data (mdat), so playback starts before the download ends."""
+    from emostyle.video import process_video
+
+    ffmpeg()
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 4))
+    out = tmp_path / f"out{suffix}"
+    report = process_video(src, out, OneFace())
+    assert report.codec == codec and report.notice is None and report.audio_copied is False
+    (video,) = streams(out)  # no audio track: the input has none
+    assert f"Video: {codec}" in video and "yuv420p" in video and "480x360" in video
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == fourcc
+    assert count_frames(out) == 4
+    if suffix in (".mp4", ".mov"):
+        data = out.read_bytes()
+        moov = data.find(b"moov")
+        assert 0 < moov < data.find(b"avc1", moov) < data.find(b"mdat")
+    assert not list(tmp_path.glob(".*"))  # no temp file left
+
+
+def test_odd_sizes_get_an_even_frame(tmp_path):
+    """yuv420p needs even sides: a 161x121 video is written 162x122, not refused."""
+    from emostyle.video import VideoWriter
+
+    ffmpeg()
+    out = tmp_path / "out.mp4"
+    writer = VideoWriter(out, 10, (161, 121))
+    for _ in range(3):
+        writer.write(np.full((121, 161, 3), 90, np.uint8))
+    writer.finish()
+    (video,) = streams(out)
+    assert "Video: h264" in video and "162x122" in video
+    assert count_frames(out) == 3
+
+
+@pytest.mark.parametrize("suffix, audio", [(".mp4", "aac"), (".webm", "opus")])
+def test_audio_is_kept_in_h264_and_vp9_output(tmp_path, suffix, audio):
+    """The sound is cut where the video stops (here after 12 of 20 frames)."""
+    from emostyle.video import process_video
+
+    src = clip_with_audio(tmp_path / "with_audio.mp4", seconds=2)
+    out = tmp_path / f"out{suffix}"
+    report = process_video(src, out, OneFace(), max_frames=12)
+    assert report.audio_copied and report.notice is None
+    video, sound = streams(out)
+    assert ("Video: h264" if suffix == ".mp4" else "Video: vp9") in video
+    assert f"Audio: {audio}" in sound
+    assert 1.15 <= duration(out) <= 1.3
+    assert count_frames(out) == 12
+    if suffix == ".mp4":
+        data = out.read_bytes()
+        assert 0 < data.find(b"moov") < data.find(b"mdat")  # still index first
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_short_audio_is_padded_not_the_video_cut(tmp_path):
+    from emostyle.video import process_video
+
+    src = clip_with_audio(tmp_path / "short_sound.mp4", seconds=2, audio_seconds=0.5)
+    out = tmp_path / "out.mp4"
+    assert process_video(src, out, OneFace()).audio_copied
+    assert count_frames(out) == 20 and 1.95 <= duration(out) <= 2.1
+
+
+def test_audio_that_cannot_be_copied_leaves_the_video_and_a_notice(tmp_path, astronaut,
+                                                                  monkeypatch):
+    from emostyle import video
+    from emostyle.video import process_video
+
+    ffmpeg()
+    monkeypatch.setattr(video, "has_audio", lambda exe, path: True)  # it has none
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 4))
+    out = tmp_path / "out.mp4"
+    report = process_video(src, out, OneFace())
+    assert not report.audio_copied and report.codec == "h264"
+    assert report.notice.startswith("the input's audio could not be copied (")
+    assert count_frames(out) == 4 and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.parametrize("suffix, marker, fourcc, codec", [
+    (".mp4", b"mp4v", b"FMP4", "MPEG-4 Part 2 (mp4v)"), (".webm", b"V_VP8", b"VP80", "VP8")])
+def test_without_ffmpeg_opencv_writes_and_says_which_codec(tmp_path, astronaut, monkeypatch,
+                                                           suffix, marker, fourcc, codec):
+    """No ffmpeg: MPEG-4 Part 2 in .mp4 (the sample entry 'mp4v'), VP8 in .webm (codec id
+    'V_VP8'), read back from the file's bytes and by OpenCV, and one line saying so."""
+    from emostyle import video
+    from emostyle.video import process_video
+
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: None)
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 4))
+    out = tmp_path / f"out{suffix}"
+    report = process_video(src, out, OneFace())
+    assert marker in out.read_bytes()
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == fourcc
+    assert count_frames(out) == 4
+    assert report.notice.startswith(f"ffmpeg not found: wrote {codec} without audio")
+    assert "install emostyle[video]" in report.notice
+    assert ("browsers may not play" in report.notice) == (suffix == ".mp4")
+
+
+def test_the_cli_prints_the_fallback_notice_once(tmp_path, astronaut, face_model, monkeypatch):
+    from emostyle import video
+
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: None)
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 3))
+    res = run(str(src), "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 0, res.output
+    notice = ("ffmpeg not found: wrote MPEG-4 Part 2 (mp4v) without audio, which browsers may "
+              "not play; install emostyle[video] for H.264 with the input's audio")
+    assert res.stderr.count(notice) == 1, res.stderr
+    assert notice not in res.stdout
+
+
+def test_an_ffmpeg_failure_is_one_line_and_leaves_nothing(tmp_path, astronaut, face_model,
+                                                          monkeypatch, capfd):
+    """ffmpeg's own messages never reach the terminal; its last one ends our error line."""
+    from emostyle import video
+
+    ffmpeg()
+    monkeypatch.setattr(video, "H264", ["-c:v", "no_such_encoder"])
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 3))
+    out = tmp_path / "o.mp4"
+    res = run(str(src), "-o", str(out))
+    assert res.exit_code == 2
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith(f"error: {out}: ffmpeg could not write the video (")
+    assert line.endswith("(Unknown encoder 'no_such_encoder')")
+    assert capfd.readouterr().err == ""  # nothing from the ffmpeg process itself
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_the_cli_shows_frames_done_of_total_with_fps_and_time_left(tmp_path, astronaut,
+                                                                    face_model, terminal_bars):
+    import re
+
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 6))
+    res = run(str(src), "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 0, res.output
+    assert terminal_bars == [("video", i, 6) for i in range(1, 7)]
+    assert "video" in res.stderr and "5/6" in res.stderr and " fps" in res.stderr
+    assert re.search(r"\d:\d\d:\d\d|-:--:--", res.stderr)  # time left
+    terminal_bars.clear()
+    res = run(str(src), "-o", str(tmp_path / "o2.mp4"), "--max-frames", "3")
+    assert res.exit_code == 0, res.output
+    assert terminal_bars == [("video", i, 3) for i in range(1, 4)]  # the total it will do

@@ -91,27 +91,90 @@ def progress_bar(total: int, label: str):  # noqa: ANN201 - rich Progress or Non
     """A progress bar on an interactive terminal for more than one item; None otherwise."""
     if total < 2 or not err.is_terminal:
         return None
+    return rich_progress()
+
+
+def rich_progress():  # noqa: ANN201 - rich Progress
+    """The one look of every bar: label, bar, done/total, a rate when given, time left."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeRemainingColumn,
     )
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err, transient=True)
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:  # noqa: ANN001 - rich Task
+            return Text(task.fields.get("rate", ""))
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    RateColumn(), TimeRemainingColumn(), console=err, transient=True)
+
+
+class Bars:
+    """What :func:`progress` yields: call it when one item is done; :meth:`count` sets any
+    other row (the tiles of a big picture, the frames of a video).
+
+    On an interactive stderr: rich bars with done/total and time left, one row per label,
+    each appearing on first use (so short work shows none); in pipes and logs, nothing.
+    """
+
+    def __init__(self, total: int = 0, label: str = "", min_total: int = 2) -> None:
+        self._bar = None
+        self._rows: dict[str, list] = {}  # label -> [task id, start time, rate unit, done]
+        self._main = label if label and total >= min_total else None
+        if self._main is not None:
+            self.count(self._main, 0, total)
+
+    def __call__(self) -> None:
+        if self._main is not None:
+            row = self._rows.get(self._main)
+            self.count(self._main, (row[3] if row else 0) + 1, None)
+
+    def count(self, label: str, done: int, total: int | None, rate: str | None = None
+              ) -> None:
+        """Row ``label`` at ``done`` of ``total`` (0 or None: unknown, or as set before);
+        ``rate`` names a unit ("fps") to show items per second in. A row that goes back
+        (the next picture's tiles) starts again, its time left measured afresh."""
+        if not err.is_terminal:
+            return
+        import time
+
+        if self._bar is None:
+            self._bar = rich_progress()
+            self._bar.start()
+        now = time.monotonic()
+        if label not in self._rows:
+            self._rows[label] = [self._bar.add_task(label, total=total or None), now, rate, 0]
+        row = self._rows[label]
+        if done < row[3]:
+            self._bar.reset(row[0], total=total or None)
+            row[1] = now
+        row[3] = done
+        shown = f"{done / max(1e-9, now - row[1]):.1f} {row[2]}" if row[2] else ""
+        self._bar.update(row[0], completed=done, rate=shown,
+                         **({"total": total} if total else {}))
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 @contextmanager
-def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
-    """``with progress(n, "analyzing") as advance:`` - a bar on a terminal, silent in pipes."""
-    bar = progress_bar(total, label)
-    if bar is None:
-        yield lambda: None
-        return
-    task = bar.add_task("", total=total)
-    with bar:
-        yield lambda: bar.advance(task)
+def progress(total: int = 0, label: str = "", min_total: int = 2) -> Iterator[Bars]:
+    """``with progress(n, "analyzing") as advance:`` - bars on a terminal, silent in pipes.
+
+    ``advance()`` counts one of ``n`` items (a row shown from ``min_total`` items on);
+    ``advance.count(label, done, total)`` drives other rows.
+    """
+    bars = Bars(total, label, min_total)
+    try:
+        yield bars
+    finally:
+        bars.close()
 
 
 # ------------------------------------------------------------------------------ inputs, outputs

@@ -31,6 +31,9 @@ from emostyle.cli_common import (
 )
 from emostyle.errors import InputError
 
+# A picture painted in at least this many tiles (about 1 s each on 2 cores) gets a bar.
+MIN_TILES_SHOWN = 4
+
 
 def style_output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
                       taken: set[Path]) -> Path:
@@ -85,9 +88,10 @@ def stylize(
     area (bigger faces count more); the style is its most likely emotion, or with --blend
     every emotion's style mixed by its probability. A picture without a face gets the
     --fallback emotion's style. Inputs are never overwritten, other existing files only with
-    --overwrite (checked before any work). Exit code 0 when every picture
-    was stylised, 2 when some could not be read (the others are still done), 3 when a model
-    file is missing.
+    --overwrite (checked before any work). On a terminal, stderr shows a bar of the pictures
+    done and, for a picture painted in 4 or more tiles (--max-side 0 on a big photo), of its
+    tiles, with the time left. Exit code 0 when every picture was stylised, 2 when some could
+    not be read (the others are still done), 3 when a model file is missing.
     """
 
     def body() -> int:
@@ -138,11 +142,15 @@ def stylize(
         taken: set[Path] = set()
         results = []
         with progress(len(files), "stylizing") as advance:
+            def on_tile(done: int, total: int) -> None:
+                if total >= MIN_TILES_SHOWN:
+                    advance.count("tiles", done, total)
+
             for path in files:
                 try:
                     image = read_image(path)
                     analysis = (analyzer.analyze(image, source=str(path)) if analyzer else None)
-                    painting = paint(stylizer, image, analysis, request)
+                    painting = paint(stylizer, image, analysis, request, on_tile)
                     del image
                     dest = style_output_path(path, out_dir, painting.choice.tag, inputs, taken)
                     write_image(painting.image, dest, overwrite=overwrite)

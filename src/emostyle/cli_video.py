@@ -17,6 +17,7 @@ from emostyle.cli_common import (
     err,
     out,
     output_plan,
+    progress,
     run_guarded,
 )
 from emostyle.errors import EmostyleError, InputError
@@ -25,7 +26,10 @@ from emostyle.errors import EmostyleError, InputError
 def video(
     source: Annotated[Path | None, typer.Argument(help="Video file to read.")] = None,
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="Video to write (.mp4, .avi, .mkv, .webm).")] = None,
+        "-o", "--output", help="Video to write: .mp4, .mov, .m4v, .mkv or .avi in H.264, .webm "
+                               "in VP9, with the input's audio (needs ffmpeg: pip install "
+                               "'emostyle\\[video]'; without it MPEG-4 Part 2 or VP8, silent).")
+                      ] = None,
     camera: Annotated[int | None, typer.Option(
         help="Read camera N instead of a file.")] = None,
     show: Annotated[bool, typer.Option(
@@ -50,7 +54,11 @@ def video(
     """Track faces through a video, smooth their emotions, and write an overlaid video.
 
     The video, its log and its plot are checked before any frame is read: none may be the
-    input, and existing files are replaced only with --overwrite.
+    input, and existing files are replaced only with --overwrite. With ffmpeg (on the PATH or
+    from pip install 'emostyle\\[video]') the video is H.264 (VP9 in .webm), which browsers
+    play, with the input's audio; without it OpenCV writes MPEG-4 Part 2 (VP8) without audio,
+    and a notice says so. On a terminal, stderr shows the frames done of the total, the fps
+    and the time left.
     """
 
     def body() -> int:
@@ -81,23 +89,26 @@ def video(
             from emostyle.stylizer import Stylizer
             stylizer = Stylizer()
         window = ShowWindow() if show else None
-        bar = ProgressWithFps() if err.is_terminal else None
         report = None
         try:
-            def on_frame(index: int, total: int, frame) -> bool:  # noqa: ANN001
-                if bar is not None:
-                    bar.update(index + 1, total)
-                return window.show(frame) if window is not None else True
+            with progress() as bars:
+                def on_frame(index: int, total: int, frame) -> bool:  # noqa: ANN001
+                    # frames done of the container's count (or --max-frames), fps, time left
+                    if max_frames:
+                        total = min(total, max_frames) if total else max_frames
+                    bars.count("video", index + 1, total, rate="fps")
+                    return window.show(frame) if window is not None else True
 
-            report = process_video(camera if camera is not None else source, output,
-                                   analyzer, stylizer, every, smoothing, log_path=log_path,
-                                   plot_path=plot_path, max_frames=max_frames,
-                                   on_frame=on_frame, overwrite=overwrite)
+                report = process_video(camera if camera is not None else source, output,
+                                       analyzer, stylizer, every, smoothing,
+                                       log_path=log_path, plot_path=plot_path,
+                                       max_frames=max_frames, on_frame=on_frame,
+                                       overwrite=overwrite)
         finally:
-            if bar is not None:
-                bar.stop()
             if window is not None:
                 window.close()
+        if report.notice:
+            err.print(report.notice, markup=False)
         if as_json:
             print(json.dumps(report.__dict__, indent=2))
             return 0
@@ -118,34 +129,6 @@ def video(
         return 0
 
     run_guarded(body)
-
-
-class ProgressWithFps:
-    """A rich bar showing frames, fps and time left (total unknown for cameras)."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        self.progress = Progress(TextColumn("video"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[fps]:.1f} fps"),
-                                 TimeRemainingColumn(), console=err, transient=True)
-        self.task = self.progress.add_task("", total=None, fps=0.0)
-        self.progress.start()
-        import time
-        self._t0 = time.time()
-        self._time = time.time
-
-    def update(self, done: int, total: int) -> None:
-        fps = done / max(1e-9, self._time() - self._t0)
-        self.progress.update(self.task, completed=done, total=total or None, fps=fps)
-
-    def stop(self) -> None:
-        self.progress.stop()
 
 
 class ShowWindow:

@@ -8,6 +8,7 @@ same style weights and the same picture wherever it is painted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -271,8 +272,12 @@ def _per_face_choice(analysis: Analysis | None, request: StyleRequest,
 
 
 def paint_choice(stylizer: Stylizer, image: np.ndarray, choice: StyleChoice,
-                 request: StyleRequest) -> Painting:
-    """``image`` repainted as an already made ``choice`` says, with ``request``'s settings."""
+                 request: StyleRequest,
+                 on_tile: Callable[[int, int], None] | None = None) -> Painting:
+    """``image`` repainted as an already made ``choice`` says, with ``request``'s settings.
+
+    ``on_tile(done, total)`` follows a picture painted in tiles (see :meth:`Stylizer.stylize`).
+    """
     vector = stylizer.style_weights(choice.style, choice.weights)
     weight_map = None
     if choice.faces:
@@ -281,16 +286,17 @@ def paint_choice(stylizer: Stylizer, image: np.ndarray, choice: StyleChoice,
                                      for box, style in choice.faces])
         out = stylizer.stylize(image, strength=request.strength,
                                keep_colors=request.keep_colors, max_side=request.max_side,
-                               weight_map=weight_map)
+                               weight_map=weight_map, on_tile=on_tile)
     else:
         out = stylizer.stylize(image, style=choice.style, weights=choice.weights,
                                strength=request.strength, keep_colors=request.keep_colors,
-                               max_side=request.max_side)
+                               max_side=request.max_side, on_tile=on_tile)
     return Painting(out, choice, vector, weight_map)
 
 
 def paint(stylizer: Stylizer, image: np.ndarray, analysis: Analysis | None,
-          request: StyleRequest | None = None) -> Painting:
+          request: StyleRequest | None = None,
+          on_tile: Callable[[int, int], None] | None = None) -> Painting:
     """Repaint ``image`` (RGB uint8) as ``request`` asks, given the picture's ``analysis``.
 
     >>> st = emostyle.Stylizer("styles")                                  # doctest: +SKIP
@@ -301,6 +307,8 @@ def paint(stylizer: Stylizer, image: np.ndarray, analysis: Analysis | None,
     ({'happy': 1.0}, (512, 512, 3))
 
     ``analysis`` may be None for ``mode="emotion"``, which does not look at the faces.
+    ``on_tile(done, total)`` follows a big picture painted in tiles, for a progress bar.
     """
     request = request or StyleRequest()
-    return paint_choice(stylizer, image, choose_style(analysis, request, stylizer), request)
+    return paint_choice(stylizer, image, choose_style(analysis, request, stylizer), request,
+                        on_tile)

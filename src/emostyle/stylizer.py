@@ -26,6 +26,7 @@ How a picture goes through the network:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -149,13 +150,16 @@ class Stylizer:
     def stylize(self, image: np.ndarray, style: str | None = None,
                 weights: dict[str, float] | None = None, strength: float = 1.0,
                 keep_colors: bool = False, max_side: int | None = None,
-                weight_map: np.ndarray | None = None) -> np.ndarray:
+                weight_map: np.ndarray | None = None,
+                on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Repaint an RGB uint8 picture (H, W, 3); returns a new RGB uint8 array, same size.
 
         ``weight_map`` (h, w, S) float32, each pixel a style blend in the model's style order
         summing to 1, at any resolution covering the whole picture (see
         :mod:`emostyle.style_map`): every region in its own style, in one network pass; then
-        ``style`` and ``weights`` are not given.
+        ``style`` and ``weights`` are not given. ``on_tile(done, total)`` follows a picture
+        painted in tiles: called with 0 before the first tile, then after each one (a picture
+        that fits in one pass makes no call).
         """
         image = check_image(image)
         if not (0.0 <= float(strength) <= 1.0) or math.isnan(strength):
@@ -175,11 +179,11 @@ class Stylizer:
             s = int(max_side) / max(h, wd)
             small = cv2.resize(image, (max(1, round(wd * s)), max(1, round(h * s))),
                                interpolation=cv2.INTER_AREA)
-            styled_small = self._network(small, w)
+            styled_small = self._network(small, w, on_tile)
             out = np.empty_like(image)
             guided_upsample(image, small, styled_small, out)
         else:
-            out = self._network(image, w)
+            out = self._network(image, w, on_tile)
         finish(image, out, float(strength), keep_colors)
         return out
 
@@ -226,7 +230,8 @@ class Stylizer:
         out, measured = session.run(["stylized", "norm_stats_out"], feed)
         return out[0, :, :h, :wd].transpose(1, 2, 0), measured
 
-    def _network(self, rgb: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def _network(self, rgb: np.ndarray, w: np.ndarray,
+                 on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
         """The network's output at the picture's own size, uint8, tiled when large."""
         h, wd = rgb.shape[:2]
         if h * wd <= self.max_pixels:
@@ -236,13 +241,16 @@ class Stylizer:
         overview = rgb if s == 1.0 else cv2.resize(
             rgb, (max(1, round(wd * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         _, stats = self._run(overview, w, measure=True)
-        return self._tiled(rgb, w, stats)
+        return self._tiled(rgb, w, stats, on_tile or (lambda done, total: None))
 
-    def _tiled(self, rgb: np.ndarray, w: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    def _tiled(self, rgb: np.ndarray, w: np.ndarray, stats: np.ndarray,
+               on_tile: Callable[[int, int], None]) -> np.ndarray:
         """Overlapping tiles normalised with ``stats``, feathered, one band of rows at a time."""
         h, wd = rgb.shape[:2]
         ys, xs = tile_spans(h, self.tile, self.overlap), tile_spans(wd, self.tile, self.overlap)
         out = np.empty((h, wd, 3), np.uint8)
+        painted, total = 0, len(ys) * len(xs)
+        on_tile(painted, total)
         carry: tuple[int, np.ndarray, np.ndarray] | None = None  # (row, acc, weight)
         for bi, (y0, y1) in enumerate(ys):
             wy = feather(y0, y1, h, self.margin, self.ramp)
@@ -255,6 +263,8 @@ class Stylizer:
                 weight = (wy[:, None] * wx[None, :])[:, :, None]
                 acc[:, x0:x1] += pred * weight
                 wsum[:, x0:x1] += weight
+                painted += 1
+                on_tile(painted, total)
             if carry is not None:
                 cy, cacc, cw = carry
                 acc[cy - y0:cy - y0 + len(cacc)] += cacc

@@ -1,8 +1,9 @@
 """Video files and cameras: frame sources, per-track smoothed emotions, overlays, writers.
 
 Frames are decoded by OpenCV's bundled FFmpeg. Timestamps come from the decoder (not index / fps),
-so variable-frame-rate phone videos get correct times in the emotion log. Audio is copied to
-the output when an ffmpeg executable is available (system ffmpeg or the imageio-ffmpeg package).
+so variable-frame-rate phone videos get correct times in the emotion log. Output is encoded by
+an ffmpeg executable (system ffmpeg or the imageio-ffmpeg package) as H.264 (VP9 in WebM), so
+browsers play it, with the input's audio; without one OpenCV writes MPEG-4 Part 2 and no audio.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -118,13 +121,52 @@ def ffmpeg_exe() -> str | None:
         return None
 
 
+# What ffmpeg writes in each container. H.264 in yuv420p is what every browser plays (and
+# Chromium does not play MPEG-4 Part 2); WebM holds VP9 ("realtime" speed 8: about 1.7 CPU-s per
+# 100 frames of 720p, where "good" takes 3x longer), so it plays in browsers too. veryfast
+# costs half the CPU of x264's default preset here (1.2 vs 2.4 CPU-s per 100 frames of 720p)
+# on cores the analysis needs, at the same quality target (crf 20).
+H264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20"]
+VP9 = ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1",
+       "-crf", "32", "-b:v", "0"]
+# Untagged video is shown as BT.601 by some players and BT.709 by others: convert and say so
+# (setparams tags the frames, which newer encoders read; the options tag older ones' output).
+COLOUR_FILTER = ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+                 "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")
+COLOUR = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+          "-color_range", "tv"]
+QUIET = ["-loglevel", "error", "-nostats", "-hide_banner", "-y"]  # errors only, no banner
+FASTSTART = frozenset({".mp4", ".m4v", ".mov"})  # the index first: playback starts at once
+CODEC_NAMES = {"h264": "H.264", "vp9": "VP9", "mp4v": "MPEG-4 Part 2 (mp4v)", "vp8": "VP8"}
+
+
+def has_audio(exe: str, path: Path) -> bool:
+    """Whether ffmpeg sees an audio stream in ``path`` (read from its stream listing)."""
+    try:
+        done = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)],
+                              capture_output=True, text=True, errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return re.search(r"Stream #\S+.*: Audio:", done.stderr) is not None
+
+
 class VideoWriter:
-    """Writes RGB frames to ``path`` through a hidden temp file; nothing appears until done."""
+    """Writes RGB frames to ``path`` through a hidden temp file; nothing appears until done.
+
+    With ffmpeg (:func:`ffmpeg_exe`) the frames are piped to it raw and encoded once: H.264
+    (yuv420p, BT.709, index at the front) in every container but WebM, which gets VP9; odd
+    sizes get one black row or column (yuv420p needs even sides). ``audio_from``'s audio, when
+    it has one, is added at :meth:`finish` (AAC; Opus in WebM), cut or padded with silence to
+    the video's length. Without ffmpeg OpenCV writes MPEG-4 Part 2 (VP8 in WebM) and no audio.
+    ``codec`` names what is written (``h264``, ``vp9``, ``mp4v``, ``vp8``); ``notice`` is one
+    line for the user when the output is less than asked (no ffmpeg, audio that failed).
+    """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int],
-                 overwrite: bool = True) -> None:
+                 overwrite: bool = True, audio_from: Path | None = None) -> None:
         self.path = path
         self.overwrite = overwrite
+        self.fps = fps
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise InputError(f"{path}: unsupported video format; use one of "
                              f"{', '.join(sorted(VIDEO_SUFFIXES))}")
@@ -136,39 +178,135 @@ class VideoWriter:
         if not os.access(path.parent, os.W_OK):
             raise InputError(f"{path}: output folder is not writable")
         self.tmp = path.parent / f".{path.stem}.partial{path.suffix}"
-        fourcc = cv2.VideoWriter_fourcc(*("VP80" if path.suffix.lower() == ".webm" else "mp4v"))
-        self._w = cv2.VideoWriter(str(self.tmp), fourcc, fps, size)
-        if not self._w.isOpened():
+        self.frames = 0
+        self.notice: str | None = None
+        self._webm = path.suffix.lower() == ".webm"
+        self._exe = ffmpeg_exe()
+        self._audio = (audio_from if self._exe is not None and audio_from is not None
+                       and has_audio(self._exe, audio_from) else None)
+        self._proc: subprocess.Popen | None = None
+        self._cv: cv2.VideoWriter | None = None
+        if self._exe is not None:
+            self.codec = "vp9" if self._webm else "h264"
+            self._proc = self._start_ffmpeg(size)
+            return
+        self.codec = "vp8" if self._webm else "mp4v"
+        self.notice = (f"ffmpeg not found: wrote {CODEC_NAMES[self.codec]} without audio"
+                       + ("" if self._webm else ", which browsers may not play")
+                       + "; install emostyle[video] for "
+                       + ("VP9" if self._webm else "H.264") + " with the input's audio")
+        fourcc = cv2.VideoWriter_fourcc(*("VP80" if self._webm else "mp4v"))
+        self._cv = cv2.VideoWriter(str(self.tmp), fourcc, fps, size)
+        if not self._cv.isOpened():
             self.tmp.unlink(missing_ok=True)
             raise InputError(f"{path}: cannot write this video format here")
 
+    def _start_ffmpeg(self, size: tuple[int, int]) -> subprocess.Popen:
+        w, h = size
+        filters = ("pad=ceil(iw/2)*2:ceil(ih/2)*2," if w % 2 or h % 2 else "") + COLOUR_FILTER
+        cmd = [self._exe, *QUIET, "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+               "-framerate", f"{self.fps:.6f}", "-i", "pipe:0", "-vf", filters,
+               *(VP9 if self._webm else H264), "-pix_fmt", "yuv420p", *COLOUR,
+               *(self._faststart() if self._audio is None else ()), str(self.tmp)]
+        # ffmpeg's messages go to a file, not to a pipe nobody reads while frames are written.
+        self._log = tempfile.TemporaryFile()
+        try:  # its own session: Ctrl-C stops us, and we stop it (not both, racing)
+            return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=self._log, start_new_session=True)
+        except OSError as exc:
+            self._log.close()
+            raise InputError(f"{self.path}: cannot run ffmpeg ({exc.strerror or exc})"
+                             ) from None
+
+    def _faststart(self) -> list[str]:
+        return ["-movflags", "+faststart"] if self.path.suffix.lower() in FASTSTART else []
+
     def write(self, rgb: np.ndarray) -> None:
-        self._w.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+        if self._cv is not None:
+            self._cv.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            return
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(rgb, np.uint8).data)
+        except OSError:  # ffmpeg has stopped (a broken pipe): say why
+            self._failed()
 
-    def finish(self, audio_from: Path | None = None) -> bool:
-        """Close and move into place; copy ``audio_from``'s audio when ffmpeg exists.
+    def _failed(self) -> None:
+        """ffmpeg stopped: clean up and raise its first message (the cause) as one line."""
+        self._stop()
+        self._log.seek(0)
+        why = first_message(self._log.read()) or f"exit code {self._proc.returncode}"
+        self._log.close()
+        self.tmp.unlink(missing_ok=True)
+        raise InputError(f"{self.path}: ffmpeg could not write the video ({why})")
 
-        Returns True when an audio track was carried over.
+    def _stop(self, kill: bool = True) -> int:
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        if kill and self._proc.poll() is None:
+            self._proc.kill()
+        return self._proc.wait()
+
+    def finish(self) -> bool:
+        """Close and move into place. Returns True when an audio track was carried over."""
+        try:
+            if self._cv is not None:
+                self._cv.release()
+                commit(self.tmp, self.path, self.overwrite)
+                return False
+            if self._stop(kill=False) != 0 or not self.tmp.is_file():
+                self._failed()
+            self._log.close()
+            audio = self._audio is not None and self._add_audio()
+            commit(self.tmp, self.path, self.overwrite)
+            return audio
+        except BaseException:  # Ctrl-C while ffmpeg finishes: nothing half-written stays
+            self.tmp.unlink(missing_ok=True)
+            raise
+
+    def _add_audio(self) -> bool:
+        """The input's audio beside the finished video, cut or padded to its length.
+
+        A second, quick pass (the video is copied): piped frames and a file read in one
+        pass end a few tenths of a second apart, by chance. A failure keeps the video without
+        sound and says so in ``notice``.
         """
-        self._w.release()
-        exe = ffmpeg_exe() if audio_from is not None else None
-        if exe is not None:
-            muxed = self.tmp.with_name(self.tmp.stem + ".audio" + self.tmp.suffix)
-            cmd = [exe, "-v", "error", "-y", "-i", str(self.tmp), "-i", str(audio_from),
-                   "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
-                   "-shortest", str(muxed)]
-            done = subprocess.run(cmd, capture_output=True, timeout=600)
-            if done.returncode == 0 and muxed.is_file():
-                self.tmp.unlink(missing_ok=True)
-                commit(muxed, self.path, self.overwrite)
+        muxed = self.tmp.with_name(self.tmp.stem + ".audio" + self.tmp.suffix)
+        cmd = [self._exe, *QUIET, "-nostdin", "-i", str(self.tmp), "-i", str(self._audio),
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad",
+               "-c:a", "libopus" if self._webm else "aac", "-b:a", "128k",
+               "-t", f"{self.frames / self.fps:.6f}", *self._faststart(), str(muxed)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=3600)
+            ok, why = done.returncode == 0 and muxed.is_file(), first_message(done.stderr)
+            if ok:
+                os.replace(muxed, self.tmp)
                 return True
-            muxed.unlink(missing_ok=True)  # the input had no audio track: keep video only
-        commit(self.tmp, self.path, self.overwrite)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            ok, why = False, str(exc)
+        finally:
+            muxed.unlink(missing_ok=True)
+        self.notice = f"the input's audio could not be copied ({why or 'ffmpeg failed'})"
         return False
 
     def abort(self) -> None:
-        self._w.release()
+        if self._cv is not None:
+            self._cv.release()
+        else:
+            self._stop()
+            self._log.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def first_message(stderr: bytes) -> str:
+    """ffmpeg's first error line without its "[vost#0:0 @ 0x55ff...] " prefix: the cause
+    (the lines after it are its consequences)."""
+    for line in stderr.decode(errors="replace").splitlines():
+        if line.strip():
+            return re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\]\s*", "", line.strip())
+    return ""
 
 
 @dataclass
@@ -185,6 +323,8 @@ class VideoReport:
     seconds: float = 0.0
     fps: float = 0.0
     audio_copied: bool = False
+    codec: str | None = None  # what the output holds: h264, vp9, or without ffmpeg mp4v, vp8
+    notice: str | None = None  # one line for the user when the output is not what was wanted
     flicker: dict = field(default_factory=dict)
     log: str | None = None
     plot: str | None = None
@@ -222,7 +362,8 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
     style = style or StyleRequest("blend", max_side=None)
     reader = FrameReader(source)
     info = reader.info
-    writer = (VideoWriter(output, info.fps, (info.width, info.height), overwrite)
+    writer = (VideoWriter(output, info.fps, (info.width, info.height), overwrite,
+                          audio_from=None if isinstance(source, int) else Path(source))
               if output else None)
     tracker = FaceTracker(alpha=alpha)
     report = VideoReport(str(source), str(output) if output else None,
@@ -280,7 +421,8 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
             writer.abort()
         raise InputError(f"{source}: no decodable frames (empty or corrupt video)")
     if writer is not None:
-        report.audio_copied = writer.finish(None if isinstance(source, int) else Path(source))
+        report.audio_copied = writer.finish()
+        report.codec, report.notice = writer.codec, writer.notice
     report.seconds = time.time() - t0
     report.fps = report.frames / max(report.seconds, 1e-9)
     report.skipped_frames = list(reader.skipped)
