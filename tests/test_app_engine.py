@@ -306,7 +306,7 @@ def test_mirror_page_carries_the_label_config():
     assert config["emoji"]["happy"] == "\U0001F604"
 
 
-def test_the_app_imports_no_torch():
+def test_the_app_imports_no_torch(face_model):
     code = ("import sys, emostyle.app.engine, emostyle.app.mirror, emostyle.app.server, "
             "emostyle.cli_app; from emostyle.app import engine; "
             f"engine.SharedAnalyzer().analyze(engine.decode_upload(open({str(EXAMPLE)!r}, "

@@ -376,7 +376,7 @@ def test_huge_photo_annotated_within_1gib(huge_photo: Path, face_model: Path,
     assert peak_kb < GIB_KB, f"peak RSS {peak_kb / 1024:.0f} MiB"
 
 
-def test_same_names_in_different_folders_do_not_overwrite(tmp_path):
+def test_same_names_in_different_folders_do_not_overwrite(tmp_path, face_model):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         shutil.copy(EXAMPLE, tmp_path / sub / "x.jpg")

@@ -16,7 +16,7 @@ def analyzer(face_model):
     return Analyzer(face_model=face_model)
 
 
-def test_public_api_on_a_path():
+def test_public_api_on_a_path(face_model):
     result = emostyle.analyze(EXAMPLE)
     assert isinstance(result, Analysis)
     assert (result.width, result.height) == (512, 512)
@@ -129,7 +129,7 @@ def test_one_name_and_one_default_for_the_detection_threshold(face_model):
     assert Analyzer(min_detection_score=0.9).min_score == 0.9
 
 
-def test_the_explain_example_runs(monkeypatch):
+def test_the_explain_example_runs(monkeypatch, face_model):
     import doctest
 
     from emostyle import explain
