@@ -26,9 +26,17 @@ def face_model_env() -> None:
 
 @pytest.fixture(scope="session")
 def face_model() -> Path:
-    path = Path(os.environ.get("EMOSTYLE_FACE_MODEL", YUNET))
+    """The YuNet model, for every test that detects faces: $EMOSTYLE_FACE_MODEL, the shared
+    copy, or the user cache. Without one such tests skip and say why, rather than fail (or
+    wait on a download)."""
+    from emostyle.faces import YUNET_FILE, cache_dir
+
+    env = os.environ.get("EMOSTYLE_FACE_MODEL")
+    path = Path(env) if env else YUNET if YUNET.is_file() else cache_dir() / YUNET_FILE
     if not path.is_file():
-        pytest.skip(f"YuNet model not available at {path} (set EMOSTYLE_FACE_MODEL)")
+        where = f"EMOSTYLE_FACE_MODEL={env}" if env else f"{YUNET} or {path}"
+        pytest.skip(f"YuNet face model not available ({where} missing); set "
+                    "EMOSTYLE_FACE_MODEL to a copy of face_detection_yunet_2026may.onnx")
     return path
 
 

@@ -306,7 +306,7 @@ def test_mirror_page_carries_the_label_config():
     assert config["emoji"]["happy"] == "\U0001F604"
 
 
-def test_the_app_imports_no_torch():
+def test_the_app_imports_no_torch(face_model):
     code = ("import sys, emostyle.app.engine, emostyle.app.mirror, emostyle.app.server, "
             "emostyle.cli_app; from emostyle.app import engine; "
             f"engine.SharedAnalyzer().analyze(engine.decode_upload(open({str(EXAMPLE)!r}, "
@@ -325,3 +325,21 @@ def test_app_command_without_the_app_extra():
     assert done.returncode == 1
     assert "needs the app extra: pip install 'emostyle[app]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_docs_markdown_for_a_page_drops_images_and_relative_links():
+    text = ("![plot](comparison/a/comparison.png)\n\n\n"
+            "See [comparison/a/comparison.md](comparison/a/comparison.md), the "
+            "[ledger](models.md) and [ONNX](https://onnx.ai).")
+    shown = engine.page_markdown(text)
+    assert "![" not in shown and "comparison.png" not in shown
+    assert "`docs/comparison/a/comparison.md`," in shown
+    assert "the ledger (`docs/models.md`)" in shown and "[ONNX](https://onnx.ai)" in shown
+
+
+def test_an_upload_over_the_limit_is_refused_with_its_size_and_the_limit():
+    limit = engine.MAX_UPLOAD_MB
+    assert engine.MAX_UPLOAD_MB < engine.UPLOAD_TRANSFER_MB  # the page sees what it refuses
+    assert engine.upload_too_large("a.jpg", limit * 2**20) is None
+    why = engine.upload_too_large("a.tif", int(1.5 * limit * 2**20))
+    assert why and f"a.tif is {1.5 * limit:.1f} MB" in why and f"over the {limit} MB limit" in why

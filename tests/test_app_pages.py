@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 
 import numpy as np
@@ -234,3 +235,46 @@ def test_explanation_switch_lays_the_map_over_the_face(app, monkeypatch):
     changed = np.abs(mapped.astype(int) - image).sum(2) > 0
     assert changed[y:y + h, x:x + w].mean() > 0.3  # the map covers the face...
     assert changed[:, :x - w // 2].sum() == 0  # ...and nothing far from it
+
+
+def test_models_page_shows_each_figure_once_and_no_broken_links(app):
+    from emostyle.app import engine, page_models
+
+    app.switch_page(str(MAIN.parent / "page_models.py"))
+    app.run()
+    assert not app.exception and not app.error
+    markdown = texts(app.markdown)
+    assert any("**default**" in m and "**accurate**" in m for m in markdown), \
+        "the page says what the two emotion models are"
+    for text in markdown:  # a relative link or image in st.markdown is broken in the app
+        for target in re.findall(r"\]\(([^)]*)\)", text):
+            assert re.match(r"https?://", target), (target, text[:200])
+    images = app.get("image")
+    urls = [img.proto.imgs[0].url for img in images]
+    captions = [img.proto.imgs[0].caption for img in images]
+    assert len(set(urls)) == len(urls) and len(set(captions)) == len(captions)
+    listed = (sum(page_models.EMOTION_FIGURES.values(), []) + page_models.STYLE_FIGURES
+              + page_models.COMPARISON_FIGURES)
+    expected = [rel for rel, _ in listed if engine.docs_file(rel)]
+    assert len(images) == len(expected)
+    if engine.docs_dir() is not None:  # in a checkout, every listed figure exists
+        assert len(expected) == len(listed)
+
+
+def test_an_upload_over_the_limit_clears_the_results_and_says_why(app, monkeypatch):
+    from emostyle.app import engine
+
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    assert app.get("image") and charts(app)
+    rng = np.random.default_rng(0)
+    big = png_bytes((rng.random((600, 600, 3)) * 255).astype(np.uint8))  # about 1 MB
+    limit = 0.5
+    assert len(EXAMPLE.read_bytes()) < limit * 2**20 < len(big)
+    monkeypatch.setattr(engine, "MAX_UPLOAD_MB", limit)
+    upload(app, "huge.png", big, "image/png")
+    errors = texts(app.main.error)
+    assert len(errors) == 1, errors
+    assert "huge.png" in errors[0] and "over the 0.5 MB limit" in errors[0]
+    assert "previous results are cleared" in errors[0]
+    assert not app.get("image") and not charts(app) and not app.get("download_button")
+    assert not any(m.startswith("**Face 1") for m in texts(app.markdown))

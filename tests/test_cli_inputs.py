@@ -376,7 +376,7 @@ def test_huge_photo_annotated_within_1gib(huge_photo: Path, face_model: Path,
     assert peak_kb < GIB_KB, f"peak RSS {peak_kb / 1024:.0f} MiB"
 
 
-def test_same_names_in_different_folders_do_not_overwrite(tmp_path):
+def test_same_names_in_different_folders_do_not_overwrite(tmp_path, face_model):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         shutil.copy(EXAMPLE, tmp_path / sub / "x.jpg")
@@ -396,3 +396,22 @@ def test_model_help_offers_only_installed_models(command: str) -> None:
     line = next(ln for ln in result.output.splitlines() if "--model" in ln)
     for name in EMOTION_MODELS:
         assert (f"'{name}'" in line) == (BUNDLED_DIR / BUNDLED[name]).is_file(), line
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--out", "run"], ["export", "run", "-o", "m.onnx"],
+    ["evaluate", "run"], ["ensemble", "build"], ["train-style", "--out", "run"],
+    ["add-style", "painting.jpg", "-o", "styles.onnx", "--name", "mine"],
+    ["export-style", "run", "-o", "s.onnx"],
+], ids=lambda a: a[0])
+def test_a_missing_training_extra_exits_1_and_names_the_install(args, tmp_path, monkeypatch):
+    """Exit 1 for a missing extra, as the README's exit-code table says, with the pip line
+    (and the CPU-only one) in the message; never a traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").mkdir()
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert "needs the training extra: pip install 'emostyle[train]'" in res.output
+    assert "--index-url https://download.pytorch.org/whl/cpu" in res.output
+    assert "Traceback" not in res.output

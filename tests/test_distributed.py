@@ -74,7 +74,7 @@ def records_by_source(path) -> dict[str, tuple]:
     return out
 
 
-def test_cli_ray_honours_min_score_like_the_plain_run(folder, tmp_path):
+def test_cli_ray_honours_min_score_like_the_plain_run(folder, tmp_path, face_model):
     """--min-score reaches the workers: the astronaut's face (score 0.93) is kept at the
     default threshold and dropped at 0.95, with Ray exactly as without it."""
     runs = {}
@@ -91,7 +91,7 @@ def test_cli_ray_honours_min_score_like_the_plain_run(folder, tmp_path):
     assert all(len(v) == 1 for k, v in runs["0.5", True].items() if not k.endswith("broken.jpg"))
 
 
-def test_cli_ray_replaces_the_output_only_when_done(folder, tmp_path):
+def test_cli_ray_replaces_the_output_only_when_done(folder, tmp_path, face_model):
     out = tmp_path / "out.jsonl"
     out.write_text("old\n")
     res = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(out), "--ray", "local"])

@@ -56,7 +56,8 @@ def test_without_ray_installed_the_results_are_kept(results, monkeypatch):
 
 
 @pytest.fixture()
-def with_ray():
+def with_ray(face_model):
+    """Ray, and the face model: the CLI finds the face model before it looks for a cluster."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'emostyle[ray]')")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import emostyle
-from emostyle.overlay import annotate, emoji_glyph
+from emostyle.overlay import annotate, emoji_glyph, plan_labels
 from emostyle.pipeline import Analyzer
 from emostyle.results import Analysis, Face
 
@@ -16,7 +16,7 @@ def analyzer(face_model):
     return Analyzer(face_model=face_model)
 
 
-def test_public_api_on_a_path():
+def test_public_api_on_a_path(face_model):
     result = emostyle.analyze(EXAMPLE)
     assert isinstance(result, Analysis)
     assert (result.width, result.height) == (512, 512)
@@ -62,20 +62,20 @@ def test_json_round_trip(analyzer, astronaut):
     assert doc["mood"] == "happy"
 
 
-def test_annotation_draws_the_emoji_glyph(analyzer, astronaut):
+def test_annotation_draws_the_emoji_label(analyzer, astronaut):
     result = analyzer.analyze(astronaut)
     drawn = annotate(astronaut, result)
     assert drawn.shape == astronaut.shape and not np.array_equal(drawn, astronaut)
     np.testing.assert_array_equal(astronaut, emostyle.read_image(EXAMPLE))  # input untouched
-    face = result.faces[0]
-    x, y, w, h = (round(v) for v in face.box)
-    size = int(np.clip(0.45 * w, 20, 256))
-    glyph = emoji_glyph("happy", size)
-    ex, ey = x + w - size // 2, max(0, y - size // 2)
-    patch = drawn[ey:ey + size, ex:ex + size].astype(int)
-    opaque = glyph[:, :, 3] == 255
-    # Where the glyph is opaque the picture now shows the glyph's own colours.
-    assert np.abs(patch[opaque] - glyph[:, :, :3][opaque]).mean() < 3
+    (label,) = plan_labels(result.faces, astronaut.shape[1], astronaut.shape[0])
+    assert not label.compact
+    x, y, w, h = label.rect
+    patch = drawn[y:y + h, x:x + w].astype(int)
+    opaque = label.patch[:, :, 3] == 255
+    # Where the label is opaque the picture now shows the label's own colours.
+    assert np.abs(patch[opaque] - label.patch[:, :, :3][opaque]).mean() < 3
+    glyph = emoji_glyph("happy", round(1.25 * 12))
+    assert label.patch.shape[0] >= glyph.shape[0]  # the emoji fits in the label
 
 
 def test_package_exports_load_lazily_and_all_resolve():
@@ -129,7 +129,7 @@ def test_one_name_and_one_default_for_the_detection_threshold(face_model):
     assert Analyzer(min_detection_score=0.9).min_score == 0.9
 
 
-def test_the_explain_example_runs(monkeypatch):
+def test_the_explain_example_runs(monkeypatch, face_model):
     import doctest
 
     from emostyle import explain

@@ -1,6 +1,7 @@
 """Training, evaluation and export on small synthetic data (fast enough for CI)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,15 +87,22 @@ def test_balancing_strategies_even_out_classes(balance):
         assert counts.tolist() == [80, 80, 80]
 
 
-def test_export_parity_card_and_analyze_with_it(run_dir, tmp_path):
-    runner = CliRunner()
-    onnx = tmp_path / "tiny.onnx"
-    res = runner.invoke(app, ["export", str(run_dir), "-o", str(onnx)])
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory) -> Path:
+    onnx = tmp_path_factory.mktemp("export") / "tiny.onnx"
+    res = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(onnx)])
     assert res.exit_code == 0, res.output
-    card = json.loads(onnx.with_suffix(".json").read_text())
+    return onnx
+
+
+def test_export_parity_and_card(exported):
+    card = json.loads(exported.with_suffix(".json").read_text())
     assert card["parity_with_pytorch"]["max_abs_logit_diff"] < 1e-3
     assert card["input"]["size"] == 48 and card["labels"][3] == "happy"
-    res = runner.invoke(app, ["analyze", str(EXAMPLE), "--model", str(onnx), "--json"])
+
+
+def test_analyze_with_an_exported_model(exported, face_model):
+    res = CliRunner().invoke(app, ["analyze", str(EXAMPLE), "--model", str(exported), "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert len(doc["results"][0]["faces"]) == 1

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from emostyle.overlay import UNCERTAIN_RGB, annotate
+from emostyle.overlay import UNCERTAIN_RGB, Label, annotate, plan_labels
 from emostyle.results import Analysis, Face
 from emostyle.uncertainty import CONFIDENCE_FLOOR, MIN_FACE_PX, UNCERTAIN_MOOD_WEIGHT
 
@@ -39,23 +39,22 @@ def test_uncertain_faces_count_little_in_the_mood():
     assert only_uncertain.mood == "sad"  # still a mood when every face is uncertain
 
 
-def _glyph_saturation(drawn: np.ndarray, f: Face) -> float:
+def _mark_saturation(drawn: np.ndarray, mark: Label) -> float:
     import cv2
 
-    x, y, w, _ = (round(v) for v in f.box)
-    size = int(np.clip(0.45 * w, 20, 256))
-    ex, ey = x + w - size // 2, max(0, y - size // 2)
-    region = drawn[ey:ey + size // 2, ex + size // 2:ex + size]  # the glyph's corner past the box
-    return float(cv2.cvtColor(region, cv2.COLOR_RGB2HSV)[..., 1].mean())
+    x, y, w, h = mark.rect
+    opaque = mark.patch[:, :, 3] > 128
+    return float(cv2.cvtColor(drawn[y:y + h, x:x + w], cv2.COLOR_RGB2HSV)[..., 1][opaque].mean())
 
 
 def test_overlay_shows_the_cant_tell_mark_not_the_emoji():
     canvas = np.full((300, 300, 3), 255, np.uint8)
     tiny, readable = face(20, HAPPY, x=40, y=100), face(60, HAPPY, x=160, y=100)
     drawn = annotate(canvas, Analysis((tiny, readable), 300, 300), label=False)
+    marks = {lb.face: lb for lb in plan_labels((tiny, readable), 300, 300, label=False)}
     # the yellow happy emoji on the readable face, a grey mark on the tiny one
-    assert _glyph_saturation(drawn, readable) > 60
-    assert _glyph_saturation(drawn, tiny) < 15
+    assert _mark_saturation(drawn, marks[readable]) > 60
+    assert _mark_saturation(drawn, marks[tiny]) < 15
     x, y, w, _ = (round(v) for v in tiny.box)
     assert tuple(int(v) for v in drawn[y + w // 2, x]) == UNCERTAIN_RGB  # grey box
     assert tuple(int(v) for v in drawn[y + 30, 160]) != UNCERTAIN_RGB

@@ -22,7 +22,8 @@ def need_torch() -> None:
         import torch  # noqa: F401
     except ImportError:
         raise EmostyleError("this command needs the training extra: pip install "
-                            "'emostyle[train]'") from None
+                            "'emostyle[train]' (CPU only: first pip install torch torchvision "
+                            "--index-url https://download.pytorch.org/whl/cpu)") from None
 
 
 DataOpt = Annotated[Path, typer.Option(

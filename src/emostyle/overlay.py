@@ -1,4 +1,9 @@
-"""Drawing results onto pictures: boxes, emoji glyphs and labels.
+"""Drawing results onto pictures: boxes, and a label (emoji, emotion, probability) per face.
+
+Labels are laid out together, so they stay readable in crowds: each goes below, above, right or
+left of its face, at the first place that stays inside the picture and overlaps no label placed
+before it (nor, where possible, another face). A face too small to carry a label gets a compact
+mark instead: its emoji alone, scaled to the face.
 
 Drawing works in place on small slices of the picture (no full-size copy), so annotating a
 100-megapixel photo costs little memory. Emoji come from bundled PNG glyphs, so they render as
@@ -7,6 +12,8 @@ emoji on machines with no emoji font.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,8 +26,18 @@ from emostyle.results import Analysis, Face
 from emostyle.uncertainty import UNCERTAIN_LABEL
 
 UNCERTAIN_RGB = (150, 150, 150)
-
 EMOJI_DIR = Path(__file__).resolve().parent / "assets" / "emoji"
+
+# Faces narrower than this (shorter box side, picture pixels) get the compact mark: the
+# smallest label ("sad 51%" at 12 px type) is about 70 px wide, wider than the face it names,
+# and a crowd of such labels covers the crowd.
+COMPACT_FACE_PX = 40
+MIN_TEXT_PX = 12
+# A label may cover this share of its own area of other faces' boxes (hair, a shoulder) before
+# another place is preferred.
+FACE_OVERLAP_TOLERANCE = 0.1
+
+Rect = tuple[int, int, int, int]  # x, y, width, height
 
 
 @lru_cache(maxsize=64)
@@ -41,6 +58,11 @@ def rgb(emotion: str) -> tuple[int, int, int]:
     return r, g, b
 
 
+def face_rgb(face: Face) -> tuple[int, int, int]:
+    """The colour of a face's box and label: its emotion's, or grey when it is uncertain."""
+    return UNCERTAIN_RGB if face.uncertain else rgb(face.emotion)
+
+
 def blend_rgba(image: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     """Alpha-blend ``rgba`` onto ``image`` at (x, y) in place, clipped to the picture."""
     h, w = image.shape[:2]
@@ -54,49 +76,187 @@ def blend_rgba(image: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     region[:] = (glyph[:, :, :3] * alpha + region * (1 - alpha) + 0.5).astype(np.uint8)
 
 
-def text_patch(text: str, size: int, fg: tuple[int, int, int], bg: tuple[int, int, int]
-               ) -> np.ndarray:
-    """An opaque RGBA label: ``text`` on a ``bg`` rounded box."""
-    font = _font(size)
-    left, top, right, bottom = font.getbbox(text)
-    pad = max(2, size // 4)
-    img = Image.new("RGBA", (right - left + 2 * pad, bottom - top + 2 * pad), (0, 0, 0, 0))
+def _glyph_name(face: Face) -> str:
+    return "uncertain" if face.uncertain else face.emotion
+
+
+def _disc(face: Face) -> tuple[int, int, int, int]:
+    """The backdrop behind a glyph: light for an emoji (legible on its own colour, yellow on
+    yellow), dark for the light grey "can't tell" mark."""
+    return (70, 70, 70, 230) if face.uncertain else (255, 255, 255, 200)
+
+
+def label_patch(face: Face, text_px: int) -> np.ndarray:
+    """The full label, RGBA: the emoji, then "happy 93%" (or "can't tell"), on a rounded box
+    in the face's colour."""
+    text = UNCERTAIN_LABEL if face.uncertain else f"{face.emotion} {face.confidence:.0%}"
+    color = face_rgb(face)
+    font = _font(text_px)
+    left, _, right, _ = font.getbbox(text)
+    _, top, _, bottom = font.getbbox("Hg%")  # one height for every label of this size
+    pad = max(2, text_px // 4)
+    glyph = emoji_glyph(_glyph_name(face), round(1.25 * text_px))
+    inner = max(glyph.shape[0], bottom - top)
+    img = Image.new("RGBA", (pad + glyph.shape[1] + pad + right - left + pad, inner + 2 * pad),
+                    (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle((0, 0, img.width - 1, img.height - 1), radius=pad, fill=bg + (230,))
-    draw.text((pad - left, pad - top), text, font=font, fill=fg + (255,))
+    draw.rounded_rectangle((0, 0, img.width - 1, img.height - 1), radius=pad, fill=color + (235,))
+    gx, gy = pad, pad + (inner - glyph.shape[0]) // 2
+    draw.ellipse((gx, gy, gx + glyph.shape[1] - 1, gy + glyph.shape[0] - 1), fill=_disc(face))
+    img.alpha_composite(Image.fromarray(glyph), (gx, gy))
+    dark = sum(color) < 380
+    draw.text((2 * pad + glyph.shape[1] - left, pad + (inner - (bottom - top)) // 2 - top),
+              text, font=font, fill=((255, 255, 255) if dark else (20, 20, 20)) + (255,))
     return np.asarray(img)
 
 
-def draw_face(image: np.ndarray, face: Face, label: bool = True) -> None:
-    """Box, emoji and "emotion 93%" label for one face, drawn in place.
+def mark_patch(face: Face) -> np.ndarray:
+    """The compact mark, RGBA: the emoji alone (the grey "can't tell" mark for an uncertain
+    face), scaled to the face."""
+    side = int(np.clip(0.45 * min(face.box[2], face.box[3]), 10, 256))
+    glyph = emoji_glyph(_glyph_name(face), side)
+    if not face.uncertain:
+        return glyph
+    img = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    ImageDraw.Draw(img).ellipse((0, 0, side - 1, side - 1), fill=_disc(face))
+    img.alpha_composite(Image.fromarray(glyph))
+    return np.asarray(img)
+
+
+@dataclass(frozen=True, eq=False)
+class Label:
+    """One face's label or compact mark and where it goes in the picture."""
+
+    face: Face
+    patch: np.ndarray  # RGBA
+    x: int
+    y: int
+    compact: bool  # the emoji alone, no text
+
+    @property
+    def rect(self) -> Rect:
+        return self.x, self.y, self.patch.shape[1], self.patch.shape[0]
+
+
+def _box(face: Face) -> Rect:
+    x, y, w, h = (round(v) for v in face.box)
+    return x, y, w, h
+
+
+def _stroke(face: Face) -> int:
+    return max(2, round(min(face.box[2], face.box[3]) / 60))
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0
+
+
+def _inside(rect: Rect, width: int, height: int) -> bool:
+    return rect[0] >= 0 and rect[1] >= 0 and rect[0] + rect[2] <= width \
+        and rect[1] + rect[3] <= height
+
+
+def _places(box: Rect, pw: int, ph: int, gap: int, width: int, height: int) -> list[Rect]:
+    """Where a ``pw`` x ``ph`` patch may go around ``box``, in order of preference, each moved
+    inside the picture: below, above, right, left (start-aligned, then end-aligned, then
+    centred), then inside the box's bottom and top edges (for a face that fills the picture)."""
+    x, y, w, h = box
+    below, above = y + h + gap, y - ph - gap
+    right, left = x + w + gap, x - pw - gap
+    spots = [(x, below), (x, above), (right, y), (left, y),
+             (x + w - pw, below), (x + w - pw, above), (right, y + h - ph), (left, y + h - ph),
+             (x + (w - pw) // 2, below), (x + (w - pw) // 2, above),
+             (right, y + (h - ph) // 2), (left, y + (h - ph) // 2),
+             (x + gap, y + h - ph - gap), (x + gap, y + gap)]
+    out: list[Rect] = []
+    for sx, sy in spots:
+        rect = (int(np.clip(sx, 0, max(0, width - pw))), int(np.clip(sy, 0, max(0, height - ph))),
+                pw, ph)
+        if rect not in out:
+            out.append(rect)
+    return out
+
+
+def plan_labels(faces: Sequence[Face], width: int, height: int,
+                label: bool = True) -> list[Label]:
+    """Where each face's label goes in a ``width`` x ``height`` picture, none over another.
+
+    Faces are placed biggest first (the subject gets the best place), each at the first free
+    place: inside the picture, over no label placed before it and (almost) no other face. The
+    full label is tried first, beside its face, then over the face's own edge (a face that
+    fills the picture), then the compact mark; when nothing is free, the compact mark goes
+    where it covers other labels, then other faces, least. Faces narrower than
+    :data:`COMPACT_FACE_PX`, and every face when ``label`` is False, get only the compact mark.
+    """
+    boxes = [_box(f) for f in faces]
+    order = sorted(range(len(faces)), key=lambda i: (-boxes[i][2] * boxes[i][3], boxes[i][1],
+                                                      boxes[i][0]))
+    placed: list[Label] = []
+    for i in order:
+        face, box = faces[i], boxes[i]
+        patches = [(mark_patch(face), True)]
+        if label and min(box[2], box[3]) >= COMPACT_FACE_PX:
+            text_px = int(np.clip(0.16 * box[2], MIN_TEXT_PX, 96))
+            patch = label_patch(face, text_px)
+            if patch.shape[1] > width and text_px > MIN_TEXT_PX:  # a narrow picture
+                text_px = max(MIN_TEXT_PX, int(text_px * width / patch.shape[1]))
+                patch = label_patch(face, text_px)
+            patches.insert(0, (patch, False))
+        others = boxes[:i] + boxes[i + 1:]
+        placed.append(_place(face, box, patches, placed, others, width, height))
+    return placed
+
+
+def _place(face: Face, box: Rect, patches: list[tuple[np.ndarray, bool]],
+           placed: list[Label], others: list[Rect], width: int, height: int) -> Label:
+    gap = _stroke(face) + 1
+    # (patch, compact, rect, labels covered, other faces covered, own face covered), best first
+    scored = []
+    for patch, compact in patches:
+        ph, pw = patch.shape[:2]
+        for rect in _places(box, pw, ph, gap, width, height):
+            if _inside(rect, width, height):
+                scored.append((patch, compact, rect, sum(_overlap(rect, p.rect) for p in placed),
+                               sum(_overlap(rect, b) for b in others), _overlap(rect, box)))
+            elif compact:  # kept for the last resort only
+                scored.append((patch, compact, rect, 1 << 62, 0, 0))
+
+    def small(covered: int, s: tuple) -> bool:
+        return covered <= FACE_OVERLAP_TOLERANCE * s[0].shape[0] * s[0].shape[1]
+
+    clear = [s for s in scored if s[3] == 0 and small(s[4], s)]
+    pick = (next((s for s in clear if small(s[5], s)), None)  # beside the face
+            or min(clear, key=lambda s: (s[1], s[5]), default=None)  # over its own edge
+            or min(scored, key=lambda s: (s[3], s[4], not s[1])))  # least covered
+    patch, compact, rect = pick[:3]
+    return Label(face, patch, rect[0], rect[1], compact)
+
+
+def draw_boxes(image: np.ndarray, faces: Iterable[Face]) -> None:
+    """Each face's box, in its emotion's colour (grey when uncertain), drawn in place."""
+    for face in faces:
+        x, y, w, h = _box(face)
+        cv2.rectangle(image, (x, y), (x + w, y + h), face_rgb(face), _stroke(face), cv2.LINE_AA)
+
+
+def draw_faces(image: np.ndarray, faces: Sequence[Face], label: bool = True) -> list[Label]:
+    """Boxes, then labels laid out by :func:`plan_labels`, drawn in place; returns the labels.
 
     A face too small or unclear to read gets a grey box, the "can't tell" mark and no
     percentage: a confident emoji there would claim what the model cannot see.
     """
-    x, y, w, h = (round(v) for v in face.box)
-    uncertain = face.uncertain
-    color = UNCERTAIN_RGB if uncertain else rgb(face.emotion)
-    thick = max(2, round(min(w, h) / 60))
-    cv2.rectangle(image, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
-    size = int(np.clip(0.45 * w, 20, 256))
-    ex = min(x + w - size // 2, image.shape[1] - size)
-    ey = max(0, y - size // 2)
-    blend_rgba(image, emoji_glyph("uncertain" if uncertain else face.emotion, size), ex, ey)
-    if label:
-        text = UNCERTAIN_LABEL if uncertain else f"{face.emotion} {face.confidence:.0%}"
-        dark = sum(color) < 380
-        patch = text_patch(text, int(np.clip(0.16 * w, 12, 96)),
-                           (255, 255, 255) if dark else (20, 20, 20), color)
-        ty = y + h + thick if y + h + thick + patch.shape[0] <= image.shape[0] \
-            else max(0, y - patch.shape[0] - thick)
-        blend_rgba(image, patch, x, ty)
+    draw_boxes(image, faces)
+    labels = plan_labels(faces, image.shape[1], image.shape[0], label)
+    for lb in labels:  # after every box, so no neighbour's box line crosses a label
+        blend_rgba(image, lb.patch, lb.x, lb.y)
+    return labels
 
 
 def annotate(image: np.ndarray, analysis: Analysis, label: bool = True,
              copy: bool = True) -> np.ndarray:
     """The picture with every face drawn; ``copy=False`` draws into ``image`` itself."""
     out = image.copy() if copy else image
-    # Smallest faces last so their labels stay visible over bigger neighbours.
-    for face in sorted(analysis.faces, key=lambda f: -f.box[2] * f.box[3]):
-        draw_face(out, face, label)
+    draw_faces(out, analysis.faces, label)
     return out

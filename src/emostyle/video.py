@@ -23,10 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emostyle import overlay
 from emostyle.emotions import EMOTIONS
 from emostyle.errors import InputError
 from emostyle.outputs import commit, temp_beside
-from emostyle.overlay import draw_face
 from emostyle.pipeline import Analyzer, StyleRequest, paint
 from emostyle.results import Analysis
 from emostyle.tracking import FaceTracker
@@ -401,8 +401,8 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                 out = out.copy()
             else:
                 out = frame  # drawing in place: the decoded frame is ours
-            for face in shown if draw_faces else ():
-                draw_face(out, face)
+            if draw_faces:
+                overlay.draw_faces(out, shown)
             if writer is not None:
                 writer.write(out)
             report.frames += 1

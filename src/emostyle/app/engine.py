@@ -34,6 +34,12 @@ from emostyle.uncertainty import UNCERTAIN_LABEL, UNCERTAIN_MARK
 # Pictures are analysed, shown and painted at most this big: a 12000x9000 upload would make
 # every rerun of the page (and every download) slow. The CLI works at full size.
 MAX_SIDE = 4096
+# The largest upload the photo page reads, and the upload box's transfer limit above it
+# (``server.maxUploadSize``). A file over the box's limit is refused by the browser and never
+# reaches the app, so only the box's own chip can say so; a file between the two reaches the
+# page, which drops the previous results and says why in the page itself.
+MAX_UPLOAD_MB = 100
+UPLOAD_TRANSFER_MB = 200
 # Analysers are built with this detection score; the page's threshold filters above it, so
 # moving the slider does not load a new model.
 MIN_DETECTION_SCORE = 0.3
@@ -92,6 +98,16 @@ def decode_upload(data: bytes, name: str, max_side: int = MAX_SIDE) -> Upload:
                      f"scaled down to {size[0]}x{size[1]}. `emostyle analyze` and "
                      "`emostyle stylize` work at full size.")
     return Upload(image, shown, (w, h), tuple(notes))
+
+
+def upload_too_large(name: str, size: int, limit_mb: float | None = None) -> str | None:
+    """Why an upload of ``size`` bytes is refused (over :data:`MAX_UPLOAD_MB`), else None."""
+    limit_mb = MAX_UPLOAD_MB if limit_mb is None else limit_mb
+    if size <= limit_mb * 2**20:
+        return None
+    return (f"{name} is {size / 2**20:.1f} MB, over the {limit_mb:g} MB limit for photos "
+            "here, so it was not read and the previous results are cleared. Upload a smaller "
+            "file (a JPEG of the photo), or use `emostyle analyze` for big ones.")
 
 
 def upload_key(data: bytes) -> str:
@@ -329,3 +345,30 @@ def docs_dir() -> Path | None:
     """The source checkout's ``docs/`` (comparison table and plots); None when installed."""
     docs = REPO_ROOT / "docs"
     return docs if (REPO_ROOT / "pyproject.toml").is_file() and docs.is_dir() else None
+
+
+def docs_file(relative: str) -> Path | None:
+    """``docs/<relative>`` of the source checkout when it is there (None when installed)."""
+    docs = docs_dir()
+    path = docs / relative if docs else None
+    return path if path is not None and path.is_file() else None
+
+
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def page_markdown(text: str, folder: str = "docs") -> str:
+    """Markdown from ``docs/`` made fit for a page: image links dropped (a page shows its
+    figures with ``st.image``, from real paths) and relative links, which would be broken in
+    the app, turned into their text and the file they name (``folder/target``)."""
+    text = _IMAGE.sub("", text)
+
+    def link(m: re.Match) -> str:
+        label, target = m.group(1), m.group(2)
+        if re.match(r"[a-z]+://|#|mailto:", target):
+            return m.group(0)
+        where = f"{folder}/{target}".replace("/./", "/")
+        return f"`{where}`" if label.strip("`") in (target, where) else f"{label} (`{where}`)"
+
+    return re.sub(r"\n{3,}", "\n\n", _LINK.sub(link, text))

@@ -83,8 +83,9 @@ def picture_input():  # noqa: ANN201 - UploadedFile | None
         return shot
     return st.file_uploader(
         "Upload a photo", type=list(engine.UPLOAD_TYPES), key="upload",
-        help=f"JPEG, PNG, WebP, BMP, TIFF or GIF. Photos longer than {engine.MAX_SIDE} px "
-             "are scaled down.")
+        max_upload_size=engine.UPLOAD_TRANSFER_MB,
+        help=f"JPEG, PNG, WebP, BMP, TIFF or GIF, up to {engine.MAX_UPLOAD_MB} MB. Photos "
+             f"longer than {engine.MAX_SIDE} px are scaled down.")
 
 
 def show_faces(analysis: Analysis) -> None:
@@ -173,6 +174,10 @@ def page() -> None:
     file = picture_input()
     if file is None:
         st.info("Upload a photo with faces, or take one with the camera, to begin.", icon="👆")
+        return
+    too_large = engine.upload_too_large(file.name or "the photo", file.size)
+    if too_large:  # in the page, not only in the upload box; nothing of the last photo stays
+        st.error(too_large, icon="🚫")
         return
     data = file.getvalue()
     try:

@@ -30,13 +30,15 @@ def build_app():  # noqa: ANN201 - streamlit.App
 
 def server_config(port: int, host: str) -> dict:
     """Streamlit options for ``emostyle app``: no telemetry, no first-run prompt, no tracebacks."""
+    from emostyle.app.engine import UPLOAD_TRANSFER_MB
     from emostyle.app.mirror import MAX_FRAME_BYTES
 
     return {
         "server.port": port,
         "server.address": host,
         "server.headless": True,  # no e-mail prompt, no browser opened by Streamlit
-        "server.maxUploadSize": 200,  # MB, over HTTP (the photo page's uploads)
+        # MB, over HTTP (the photo page's uploads); the page itself takes up to MAX_UPLOAD_MB
+        "server.maxUploadSize": UPLOAD_TRANSFER_MB,
         # The WebSocket message limit (MB) of the server, for the mirror's frames and the pages'
         # own messages alike: a bigger message is refused before it is read into memory.
         "server.maxMessageSize": MAX_FRAME_BYTES // 1_000_000,

@@ -1,0 +1,120 @@
+"""Labels stay readable in crowds: none over another, all inside the picture (issue 17)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emostyle.overlay import (
+    COMPACT_FACE_PX,
+    UNCERTAIN_RGB,
+    annotate,
+    draw_faces,
+    emoji_glyph,
+    plan_labels,
+)
+from emostyle.results import Analysis, Face
+
+HAPPY = (0.02, 0.01, 0.02, 0.9, 0.02, 0.02, 0.01)
+
+
+def probabilities(seed: int) -> tuple[float, ...]:
+    p = np.random.default_rng(seed).dirichlet(np.full(7, 0.3))
+    return tuple(float(v) for v in p)
+
+
+def crowd(width: int, height: int, sides: list[int], cols: int, pitch: tuple[int, int],
+          origin: tuple[int, int] = (10, 10)) -> list[Face]:
+    """Faces of the given sides on a grid, each with its own (random) emotion."""
+    return [Face((origin[0] + (i % cols) * pitch[0], origin[1] + (i // cols) * pitch[1], s, s),
+                 (), 0.9, probabilities(i)) for i, s in enumerate(sides)]
+
+
+def overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return (min(a[0] + a[2], b[0] + b[2]) > max(a[0], b[0])
+            and min(a[1] + a[3], b[1] + b[3]) > max(a[1], b[1]))
+
+
+def assert_readable(labels, width: int, height: int) -> None:  # noqa: ANN001
+    rects = [lb.rect for lb in labels]
+    for x, y, w, h in rects:
+        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height, (x, y, w, h)
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not overlaps(a, b), (a, b)
+
+
+# 20 faces from 18 to 90 px, mixed so that neighbours differ in size; the last column runs to
+# the picture's right edge and the last row to its bottom edge.
+SIDES = [90, 60, 45, 30, 18, 70, 52, 40, 24, 20, 80, 36, 64, 48, 22, 56, 42, 28, 75, 19]
+
+
+def test_twenty_faces_labels_do_not_overlap_and_stay_inside():
+    width, height = 620, 480
+    faces = crowd(width, height, SIDES, cols=5, pitch=(124, 118), origin=(10, 8))
+    canvas = np.full((height, width, 3), 200, np.uint8)
+    labels = draw_faces(canvas, faces)
+    assert len(labels) == 20 and {id(lb.face) for lb in labels} == {id(f) for f in faces}
+    assert_readable(labels, width, height)
+    # here every face big enough for a label found room for one; the others have the mark
+    assert all(lb.compact == (lb.face.box[2] < COMPACT_FACE_PX) for lb in labels)
+
+
+def test_a_dense_crowd_falls_back_to_compact_marks_without_overlap():
+    """Faces packed so tight that labels cannot all fit: the rest get the emoji alone."""
+    width, height = 400, 300
+    faces = crowd(width, height, [44] * 20, cols=5, pitch=(72, 62), origin=(20, 20))
+    labels = plan_labels(faces, width, height)
+    assert_readable(labels, width, height)
+    assert any(lb.compact for lb in labels) and any(not lb.compact for lb in labels)
+
+
+def test_faces_at_the_picture_edges_keep_their_labels_inside():
+    width, height = 300, 200
+    corners = [(0, 0), (240, 0), (0, 140), (240, 140), (120, 70)]
+    faces = [Face((x, y, 60, 60), (), 0.9, HAPPY) for x, y in corners]
+    assert_readable(plan_labels(faces, width, height), width, height)
+
+
+def test_a_face_filling_the_picture_gets_its_label_inside():
+    faces = [Face((0, 0, 200, 200), (), 0.9, HAPPY)]
+    (lb,) = plan_labels(faces, 200, 200)
+    assert not lb.compact
+    assert_readable([lb], 200, 200)
+
+
+def test_tiny_faces_get_a_compact_mark_scaled_to_the_face():
+    small, big = Face((10, 10, 30, 30), (), 0.9, HAPPY), Face((100, 10, 80, 80), (), 0.9, HAPPY)
+    marks = {lb.face.box[2]: lb for lb in plan_labels([small, big], 300, 200)}
+    assert marks[30].compact and not marks[80].compact
+    assert marks[30].patch.shape[0] <= 30 and marks[30].patch.shape[0] == marks[30].patch.shape[1]
+    side = marks[30].patch.shape[0]
+    np.testing.assert_array_equal(marks[30].patch, emoji_glyph("happy", side))  # no text
+    assert marks[80].patch.shape[1] > 2 * marks[80].patch.shape[0]  # emoji + "happy 90%"
+
+
+def test_label_false_draws_marks_only():
+    faces = crowd(400, 200, [60, 60, 60], cols=3, pitch=(120, 0), origin=(20, 40))
+    assert all(lb.compact for lb in plan_labels(faces, 400, 200, label=False))
+
+
+def test_uncertain_faces_keep_the_grey_box_and_mark():
+    canvas = np.full((200, 300, 3), 255, np.uint8)
+    tiny = Face((40, 80, 20, 20), (), 0.9, HAPPY)  # too small to read
+    flat = Face((150, 60, 80, 80), (), 0.9, (0.16, 0.1, 0.14, 0.16, 0.14, 0.14, 0.16))
+    out = annotate(canvas, Analysis((tiny, flat), 300, 200))
+    for face in (tiny, flat):
+        x, y, w, h = (round(v) for v in face.box)
+        assert tuple(int(v) for v in out[y + h // 2, x]) == UNCERTAIN_RGB
+    labels = {lb.face.box[2]: lb for lb in plan_labels([tiny, flat], 300, 200)}
+    assert labels[20].compact and not labels[80].compact  # "can't tell" for the big one
+    for lb in labels.values():  # grey, no emotion colour anywhere in the mark or label
+        rgb = lb.patch[..., :3][lb.patch[..., 3] > 128].astype(int)
+        assert (rgb.max(1) - rgb.min(1)).max() < 25
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_few_faces(n: int):
+    faces = [Face((50, 50, 80, 80), (), 0.9, HAPPY)][:n]
+    canvas = np.zeros((200, 200, 3), np.uint8)
+    assert len(draw_faces(canvas, faces)) == n
