@@ -2,6 +2,9 @@
 
 Memory stays flat however many files there are: at most a window of decoded pictures is held,
 results are written as they come, and nothing accumulates except the list of file paths.
+:func:`analyze_files` is the whole job of ``emostyle analyze`` short of printing: each picture's
+JSON line, annotated copy and explanation maps, planned beforehand by
+:func:`plan_analyze_outputs`.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from emostyle.errors import InputError
-from emostyle.images import read_image
-from emostyle.outputs import commit, temp_beside
+from emostyle.explain import Explainer, write_explanations
+from emostyle.images import read_image, write_image
+from emostyle.outputs import OutputPlan, commit, output_path, temp_beside
+from emostyle.overlay import annotate
 from emostyle.pipeline import Analyzer
 from emostyle.results import Analysis
 
@@ -150,3 +155,59 @@ def record(item: Item) -> dict:
     if item.analysis is not None:
         return item.analysis.to_dict()
     return {"source": str(item.path), "error": item.error}
+
+
+def analyze_files(paths: Iterable[Path], analyzer: Analyzer, workers: int = 2, *,
+                  jsonl: JsonlWriter | None = None, annotate_dir: Path | None = None,
+                  explainer: Explainer | None = None, explain_dir: Path | None = None,
+                  inputs: set[Path] | None = None, overwrite: bool = False) -> Iterator[Item]:
+    """:func:`analyze_stream`, writing what each picture gets as it comes.
+
+    Each item's record goes to ``jsonl``; with ``annotate_dir`` the picture with boxes and
+    emoji (``<stem>_emostyle``), with ``explainer`` and ``explain_dir`` its class activation
+    maps (see :func:`emostyle.explain.write_explanations`). ``inputs`` are never replaced. A
+    picture whose files cannot be written is yielded as failed, and the batch goes on.
+    """
+    inputs = set() if inputs is None else inputs
+    written: set[Path] = set()
+    for item in analyze_stream(paths, analyzer, workers,
+                               keep_images=bool(annotate_dir or explain_dir)):
+        result = item.analysis
+        try:
+            if result is not None and explainer is not None and result.faces:
+                write_explanations(explainer, item.image, result, item.path, explain_dir,
+                                   inputs, written, overwrite)
+            if result is not None and annotate_dir is not None:
+                dest = output_path(item.path, annotate_dir, "emostyle", inputs, written)
+                write_image(annotate(item.image, result, copy=False), dest, overwrite=overwrite)
+        except InputError as exc:
+            item.error, item.analysis = str(exc), None
+        item.image = None
+        if jsonl is not None:
+            jsonl.write(record(item))
+        yield item
+
+
+def plan_analyze_outputs(plan: OutputPlan, files: list[Path], output: Path | None,
+                         resume: bool, annotate_dir: Path | None,
+                         explain_dir: Path | None) -> None:
+    """Every file ``analyze`` may write: -o, the annotated pictures, the explanation maps."""
+    plan.file(output, "-o", append=resume)
+    plan.named_files(files, annotate_dir, "--annotate", ["emostyle"])
+    plan.named_files(files, explain_dir, "--explain", ["explain"])
+    if explain_dir is not None and explain_dir.is_dir():
+        # the per-face maps' count is known only after detection: any such file already
+        # there for one of these pictures might be replaced
+        there = [p for p in explain_dir.iterdir() if "_face" in p.name]
+        stems = {f.stem for f in files}
+        for p in there:
+            stem, _, rest = p.name.rpartition("_face")
+            if stem in stems and "_explain" in rest:
+                plan.file(p, "--explain")
+
+
+def summary_line(analyzed: int, failed: int, skipped: int, output: Path, where: str = "") -> str:
+    """``12 picture(s) analyzed into out.jsonl, 2 failed (10 already there)``."""
+    return (f"{analyzed} picture(s) analyzed{where} into {output}"
+            + (f", {failed} failed (tried again by --resume)" if failed else "")
+            + (f" ({skipped} already there)" if skipped else ""))

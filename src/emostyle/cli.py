@@ -1,9 +1,11 @@
 """The ``emostyle`` command line: one Typer app, every command registered from one list.
 
-Each command lives in a ``cli_*`` module and takes what it shares (consoles, error reporting,
-progress, output paths, model options) from :mod:`emostyle.cli_common`; none imports this
-module, so a command cannot be forgotten by an import that was left out. The command modules
-import nothing heavy at the top: numpy, ONNX Runtime and torch load inside the command run.
+Each command lives in a ``cli_*`` module and reads as parse -> call -> print: it checks its
+options, calls the library (which builds the records, reports and output names) and prints
+what comes back. What the commands share about the terminal (consoles, error reporting,
+progress bars, the model options) is in :mod:`emostyle.cli_common`; none imports this module,
+so a command cannot be forgotten by an import that was left out. The command modules import
+nothing heavy at the top: numpy, ONNX Runtime and torch load inside the command run.
 """
 
 from __future__ import annotations
@@ -13,18 +15,6 @@ import sys
 import typer
 
 from emostyle import cli_analyze, cli_app, cli_style, cli_train, cli_video
-from emostyle.cli_analyze import face_table, write_explanations  # noqa: F401 - former home
-from emostyle.cli_common import (  # noqa: F401 - importable from here as before
-    FaceModelOpt,
-    ModelOpt,
-    err,
-    fail,
-    out,
-    output_path,
-    progress_bar,
-    report_failures,
-    run_guarded,
-)
 
 # (name, function), in the order `emostyle --help` lists them.
 COMMANDS = (
@@ -51,8 +41,6 @@ for _name, _command in COMMANDS:
     app.command(_name)(_command)
 for _name, _group in GROUPS:
     app.add_typer(_group, name=_name)
-
-analyze, info = cli_analyze.analyze, cli_analyze.info  # noqa: F401 - former home
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 from typing import Annotated
 
@@ -21,56 +20,13 @@ from emostyle.cli_common import (
     err,
     input_files,
     out,
-    output_path,
-    output_plan,
-    plan_named_outputs,
     print_json_report,
     progress,
     report_failures,
     run_guarded,
 )
-from emostyle.errors import EmostyleError, InputError
+from emostyle.errors import InputError
 from emostyle.outputs import OutputPlan
-
-
-def write_explanations(explainer, image, analysis, path: Path, out_dir: Path,  # noqa: ANN001
-                       inputs: set[Path], written: set[Path], overwrite: bool = True) -> None:
-    """``<stem>_explain.jpg`` (maps on the picture) and ``<stem>_face<N>_explain.png``."""
-    from emostyle.explain import overlay_on_picture
-    from emostyle.images import write_image
-
-    explanations = explainer.explain(image, analysis=analysis)
-    write_image(overlay_on_picture(image, explanations),
-                output_path(path, out_dir, "explain", inputs, written), overwrite=overwrite)
-    for i, ex in enumerate(explanations, 1):
-        face_png = output_path(path.with_suffix(".png"), out_dir, f"face{i}_explain", inputs,
-                               written)
-        write_image(ex.overlay(), face_png, overwrite=overwrite)
-
-
-def plan_analyze_outputs(plan: OutputPlan, files: list[Path], output: Path | None,
-                         resume: bool, annotate_dir: Path | None,
-                         explain_dir: Path | None) -> None:
-    """Every file ``analyze`` may write: -o, the annotated pictures, the explanation maps."""
-    plan.file(output, "-o", append=resume)
-    plan_named_outputs(plan, files, annotate_dir, "--annotate", ["emostyle"])
-    plan_named_outputs(plan, files, explain_dir, "--explain", ["explain"])
-    if explain_dir is not None and explain_dir.is_dir():
-        # the per-face maps' count is known only after detection: any such file already
-        # there for one of these pictures might be replaced
-        there = [p for p in explain_dir.iterdir() if "_face" in p.name]
-        stems = {f.stem for f in files}
-        for p in there:
-            stem, _, rest = p.name.rpartition("_face")
-            if stem in stems and "_explain" in rest:
-                plan.file(p, "--explain")
-
-
-def summary_line(analyzed: int, failed: int, skipped: int, output: Path, where: str = "") -> str:
-    """``12 picture(s) analyzed into out.jsonl, 2 failed (10 already there)``."""
-    return (f"{analyzed} picture(s) analyzed{where} into {output}"
-            + (f", {failed} failed (tried again by --resume)" if failed else "")
-            + (f" ({skipped} already there)" if skipped else ""))
 
 
 def face_table(analysis) -> Table:  # noqa: ANN001 - Analysis
@@ -122,48 +78,27 @@ def analyze(
     """
 
     def run_on_ray(files: list[Path], skipped: int, problems: list) -> int:
-        import os
-
-        from emostyle.batch import JsonlWriter
-        from emostyle.distributed import start_ray
+        from emostyle.batch import summary_line
+        from emostyle.distributed import analyze_into_jsonl
 
         if output is None or as_json or as_jsonl or annotate_dir or explain_dir or no_detect:
             raise InputError("--ray writes to --output FILE.jsonl only (no --json, --jsonl, "
                              "--annotate, --explain or --no-detect)")
-        if output.is_dir():
-            raise InputError(f"{output}: is a directory, expected a .jsonl file")
-        # Ray, the cluster and the models are checked before the output is touched, and a new
-        # output is written beside it and renamed into place: a failed run leaves it as it was.
-        run = start_ray(model, face_model, ray_address, min_score=min_score)
-        target = output if resume else output.with_name(f".{output.name}.{os.getpid()}.part")
-        failed: list = []
-        try:
-            writer = JsonlWriter(target, append=resume)
-
-            def write(rec: dict) -> None:
-                writer.write(rec)
-                if "error" in rec:
-                    failed.append((rec["source"], rec["error"]))
-
-            try:
-                n = run.analyze(files, write)
-            finally:
-                writer.close()
-            if target != output:
-                os.replace(target, output)
-        finally:
-            run.close()
-            if target != output:
-                target.unlink(missing_ok=True)
+        n, failed = analyze_into_jsonl(files, output, model, face_model, ray_address,
+                                       min_score, append=resume)
         problems.extend(failed)
         err.print(summary_line(n - len(failed), len(failed), skipped, output, " on Ray"),
                   markup=False)
         return report_failures(problems)
 
     def body() -> int:
-        from emostyle.batch import JsonlWriter, analyze_stream, done_sources, record
-        from emostyle.images import write_image
-        from emostyle.overlay import annotate
+        from emostyle.batch import (
+            JsonlWriter,
+            analyze_files,
+            done_sources,
+            plan_analyze_outputs,
+            summary_line,
+        )
         from emostyle.pipeline import Analyzer
 
         if resume and output is None:
@@ -171,7 +106,7 @@ def analyze(
         files, problems = input_files(paths, "analyze")
         unusable_inputs = len(problems)  # missing paths, empty folders: not counted as tried
         inputs = {f.resolve() for f in files}
-        plan = output_plan(inputs, overwrite)
+        plan = OutputPlan(inputs, overwrite)
         plan_analyze_outputs(plan, files, output, resume, annotate_dir, explain_dir)
         plan.check()
         skipped = 0
@@ -191,27 +126,15 @@ def analyze(
             explainer = Explainer(analyzer)
         writer = (JsonlWriter(output, append=resume, overwrite=overwrite)
                   if output is not None else None)
-        written: set[Path] = set()
         results = []
         try:
             with progress(len(files), "analyzing") as advance:
-                for item in analyze_stream(files, analyzer, workers,
-                                           keep_images=bool(annotate_dir or explain_dir)):
-                    path, result = item.path, item.analysis
+                for item in analyze_files(files, analyzer, workers, jsonl=writer,
+                                          annotate_dir=annotate_dir, explainer=explainer,
+                                          explain_dir=explain_dir, inputs=inputs,
+                                          overwrite=overwrite):
                     advance()
-                    try:
-                        if result is not None and explainer is not None and result.faces:
-                            write_explanations(explainer, item.image, result, path,
-                                               explain_dir, inputs, written, overwrite)
-                        if result is not None and annotate_dir is not None:
-                            dest = output_path(path, annotate_dir, "emostyle", inputs, written)
-                            write_image(annotate(item.image, result, copy=False), dest,
-                                        overwrite=overwrite)
-                    except InputError as exc:
-                        item.error, item.analysis, result = str(exc), None, None
-                    item.image = None
-                    if writer is not None:
-                        writer.write(record(item))
+                    path, result = item.path, item.analysis
                     if result is None:
                         problems.append((path, item.error or "unknown error"))
                         if as_jsonl:
@@ -243,32 +166,16 @@ def info(face_model: FaceModelOpt = None) -> None:
     """Versions, ONNX Runtime providers, and the model files with their cards."""
 
     def body() -> int:
-        import cv2
-        import numpy
-        import onnxruntime
-        import PIL
+        from emostyle.about import MODEL_COLUMNS, bundled_model_rows, face_model_line, versions
 
-        from emostyle import __version__
-        from emostyle.faces import resolve_face_model
-        from emostyle.model_files import bundled_models, model_bytes, read_card
-
-        out.print(f"emostyle {__version__}  python {platform.python_version()}  "
-                  f"({platform.system()} {platform.machine()})")
-        out.print(f"numpy {numpy.__version__}  opencv {cv2.__version__}  "
-                  f"onnxruntime {onnxruntime.__version__}  pillow {PIL.__version__}")
-        out.print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
-        try:
-            out.print(f"face model: {resolve_face_model(face_model, download=False)}")
-        except EmostyleError as exc:
-            out.print(f"face model: not found - {exc}")
+        for line in versions():
+            out.print(line)
+        out.print(face_model_line(face_model))
         table = Table(title="bundled models", title_justify="left")
-        for col in ("file", "size", "architecture", "PrivateTest acc", "notes"):
+        for col in MODEL_COLUMNS:
             table.add_column(col)
-        for path in bundled_models():
-            card = read_card(path)
-            acc = card.metrics.get("private_accuracy")
-            table.add_row(path.name, f"{model_bytes(path) / 1e6:.1f} MB", card.architecture,
-                          f"{acc:.2%}" if isinstance(acc, float) else "-", card.summary)
+        for row in bundled_model_rows():
+            table.add_row(*row)
         out.print(table)
         return 0
 

@@ -1,5 +1,7 @@
-"""What every ``emostyle`` command shares: consoles, error reporting, progress, output paths and
-the model options. Command modules import this, never :mod:`emostyle.cli` (which registers them).
+"""What every ``emostyle`` command shares: consoles, error reporting, progress bars, the input
+list and the model options. Command modules import this, never :mod:`emostyle.cli` (which
+registers them). Only what is about the terminal lives here; output paths, records and reports
+are the library's (:mod:`emostyle.outputs`, :mod:`emostyle.batch` ...).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from rich.markup import escape
 from emostyle.detection import DEFAULT_MIN_SCORE
 from emostyle.errors import EmostyleError, InputError
 from emostyle.model_files import installed_emotion_models
-from emostyle.outputs import OutputPlan
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -86,13 +87,6 @@ def this_command() -> str:
 
 
 # ---------------------------------------------------------------------------------- progress
-
-def progress_bar(total: int, label: str):  # noqa: ANN201 - rich Progress or None
-    """A progress bar on an interactive terminal for more than one item; None otherwise."""
-    if total < 2 or not err.is_terminal:
-        return None
-    return rich_progress()
-
 
 def rich_progress():  # noqa: ANN201 - rich Progress
     """The one look of every bar: label, bar, done/total, a rate when given, time left."""
@@ -177,7 +171,7 @@ def progress(total: int = 0, label: str = "", min_total: int = 2) -> Iterator[Ba
         bars.close()
 
 
-# ------------------------------------------------------------------------------ inputs, outputs
+# ------------------------------------------------------------------------------------ inputs
 
 def input_files(paths: list[str], verb: str) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files, folders and globs -> (pictures, unusable inputs); none at all is an error."""
@@ -188,51 +182,3 @@ def input_files(paths: list[str], verb: str) -> tuple[list[Path], list[tuple[Pat
         raise InputError("; ".join(f"{p}: {why}" for p, why in problems)
                          or f"no images to {verb}")
     return files, problems
-
-
-def output_plan(inputs: set[Path] | list[Path], overwrite: bool) -> OutputPlan:
-    """The plan every command fills with its outputs and checks before any work.
-
-    See :mod:`emostyle.outputs`: inputs are never replaced, existing files only with
-    ``--overwrite``, and an unwritable place is one line and exit 2 before anything loads.
-    """
-    return OutputPlan(set(inputs), overwrite)
-
-
-def plan_named_outputs(plan: OutputPlan, files: list[Path], out_dir: Path | None, what: str,
-                       tags: list[str] | set[str], suffix: str | None = None) -> None:
-    """Plan ``out_dir/<stem>_<tag>`` for every input and every tag it may get (see output_path).
-
-    When the tag depends on the result (the detected mood), every possible tag is planned, so a
-    file a run *might* replace is named before any work.
-    """
-    if out_dir is None:
-        return
-    plan.folder(out_dir, what)
-    for tag in sorted(tags):
-        taken: set[Path] = set()
-        for f in files:
-            plan.file(output_path(f, out_dir, tag, set(), taken, suffix), what)
-
-
-def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
-                taken: set[Path] | None = None, suffix: str | None = None) -> Path:
-    """``out_dir/<stem>_<tag><suffix>``; refuses a path that is one of the inputs.
-
-    The suffix is ``suffix``, else the input's when it is PNG, JPEG or WebP, else ``.png``.
-    ``taken`` collects the paths already written in this run: two inputs with the same name
-    in different folders get ``_2``, ``_3``... instead of overwriting each other.
-    """
-    if suffix is None:
-        suffix = src.suffix.lower() if src.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") \
-            else ".png"
-    dest = out_dir / f"{src.stem}_{tag}{suffix}"
-    n = 1
-    while taken is not None and dest.resolve() in taken:
-        n += 1
-        dest = out_dir / f"{src.stem}_{tag}_{n}{suffix}"
-    if dest.resolve() in inputs:
-        raise InputError(f"{dest}: refusing to overwrite an input file")
-    if taken is not None:
-        taken.add(dest.resolve())
-    return dest

@@ -1,7 +1,8 @@
 """``emostyle stylize``: repaint pictures in the mood of their faces (no torch).
 
-The decision which style a picture gets is :func:`emostyle.pipeline.paint`'s; this command
-reads the pictures, calls it and writes and reports what it painted.
+Which style a picture gets is decided by :func:`emostyle.pipeline.paint`; reading, painting
+and writing each picture is :func:`emostyle.paint_batch.paint_files`. This command checks its
+options and outputs, calls them and prints what was painted.
 """
 
 from __future__ import annotations
@@ -21,24 +22,16 @@ from emostyle.cli_common import (
     err,
     input_files,
     out,
-    output_path,
-    output_plan,
-    plan_named_outputs,
     print_json_report,
     progress,
     report_failures,
     run_guarded,
 )
 from emostyle.errors import InputError
+from emostyle.outputs import OutputPlan
 
 # A picture painted in at least this many tiles (about 1 s each on 2 cores) gets a bar.
 MIN_TILES_SHOWN = 4
-
-
-def style_output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
-                      taken: set[Path]) -> Path:
-    """``out_dir/<stem>_<tag>.jpg``; never an input, never twice in one run."""
-    return output_path(src, out_dir, tag, inputs, taken, suffix=".jpg")
 
 
 def stylize(
@@ -95,9 +88,8 @@ def stylize(
     """
 
     def body() -> int:
-        from emostyle.images import read_image, write_image
-        from emostyle.pipeline import StyleRequest, paint
-        from emostyle.stylizer import Stylizer
+        from emostyle.paint_batch import load_painters, paint_files, stylize_note
+        from emostyle.pipeline import StyleRequest
 
         auto = emotion.strip().lower() == "auto"
         if 0 < max_side < 32:
@@ -117,102 +109,31 @@ def stylize(
             raise InputError(f"--{exc}") from None
         files, problems = input_files(paths, "stylize")
         inputs = {f.resolve() for f in files}
-        plan = output_plan(inputs, overwrite)
-        plan_named_outputs(plan, files, out_dir, "-o", possible_tags(request), suffix=".jpg")
+        plan = OutputPlan(inputs, overwrite)
+        plan.named_files(files, out_dir, "-o", request.tags(), suffix=".jpg")
         plan.check()
-        analyzer = None
-        if request.needs_analysis:
-            # ONNX Runtime builds a session without holding the GIL: load the style model in a
-            # thread while the face and emotion models load (~40 ms less on 2 cores).
-            from concurrent.futures import ThreadPoolExecutor
-
-            from emostyle.pipeline import Analyzer
-            with ThreadPoolExecutor(1) as pool:
-                loading = pool.submit(Stylizer, style_model, styles_toml=styles_toml)
-                try:
-                    analyzer = Analyzer(model, face_model, min_score=min_score)
-                finally:
-                    stylizer = loading.result()
-            stylizer.style_weights(request.fallback)
-            if per_face:
-                stylizer.require_style_maps()  # one clear error before any work
-        else:
-            stylizer = Stylizer(style_model, styles_toml=styles_toml)
-            stylizer.style_weights(emotion)  # a bad name: one clear error before any work
-        taken: set[Path] = set()
+        stylizer, analyzer = load_painters(request, style_model, styles_toml, model,
+                                           face_model, min_score)
         results = []
         with progress(len(files), "stylizing") as advance:
             def on_tile(done: int, total: int) -> None:
                 if total >= MIN_TILES_SHOWN:
                     advance.count("tiles", done, total)
 
-            for path in files:
-                try:
-                    image = read_image(path)
-                    analysis = (analyzer.analyze(image, source=str(path)) if analyzer else None)
-                    painting = paint(stylizer, image, analysis, request, on_tile)
-                    del image
-                    dest = style_output_path(path, out_dir, painting.choice.tag, inputs, taken)
-                    write_image(painting.image, dest, overwrite=overwrite)
-                    record = stylize_record(path, dest, analysis, painting.choice)
-                    results.append(record)
-                    if painting.choice.fallback:
-                        why = "; ".join(analysis.notes) or "its mood has no style in this model"
-                        err.print(f"{path}: {why}; using the {request.fallback} style "
-                                  "(--fallback)", markup=False)
-                    if not as_json:
-                        out.print(f"{path} -> {dest}{stylize_note(record)}", markup=False)
-                except InputError as exc:
-                    problems.append((path, str(exc).removeprefix(f"{path}: ")))
-                finally:
-                    advance()
+            for item in paint_files(files, stylizer, analyzer, request, out_dir, inputs,
+                                    overwrite, on_tile):
+                advance()
+                if item.record is None:
+                    problems.append((item.path, item.error))
+                    continue
+                results.append(item.record)
+                if item.notice:
+                    err.print(item.notice, markup=False)
+                if not as_json:
+                    out.print(f"{item.path} -> {item.record['output']}"
+                              f"{stylize_note(item.record)}", markup=False)
         if as_json:
             print_json_report(results, problems)
         return report_failures(problems, "stylized")
 
     run_guarded(body)
-
-
-def possible_tags(request) -> set[str]:  # noqa: ANN001 - StyleRequest
-    """Every tag a picture's file name may get under ``request`` (the mood is not known yet)."""
-    from emostyle.emotions import EMOTIONS, canonical
-
-    if request.mode == "emotion":
-        return {request.emotion.strip().lower()}
-    fallback = canonical(request.fallback)
-    if request.mode == "blend":
-        return {"blend", fallback}
-    # per_face: "per-face", or the auto style when no face can be read
-    return {*EMOTIONS, fallback, *(("per-face",) if request.mode == "per_face" else ())}
-
-
-def stylize_record(path: Path, dest: Path, analysis, choice) -> dict:  # noqa: ANN001
-    """The ``--json`` record of one stylised picture."""
-    record: dict = {"source": str(path)}
-    if analysis is not None:
-        record["faces"] = len(analysis.faces)
-        if choice.fallback:
-            record["fallback"] = True
-        elif choice.weights is not None:
-            record["mood"] = analysis.mood
-            record["weights"] = choice.weights
-        else:
-            record["mood"] = analysis.mood
-            record["confidence"] = round(max(analysis.mood_probabilities), 4)
-    if choice.faces:
-        record["per_face"] = [{"box": [round(v, 1) for v in box], "style": style}
-                              for box, style in choice.faces]
-    record.update(style=choice.tag, output=str(dest))
-    return record
-
-
-def stylize_note(record: dict) -> str:
-    """`` (mood happy 98%, 1 face)`` or `` (happy 80%, sad 15%, ...)`` after the output path."""
-    if "confidence" in record:
-        faces = record["faces"]
-        return (f" (mood {record['mood']} {record['confidence']:.0%}, "
-                f"{faces} face{'s' if faces != 1 else ''})")
-    if "weights" in record:
-        top = sorted(record["weights"].items(), key=lambda t: -t[1])[:3]
-        return " (" + ", ".join(f"{e} {p:.0%}" for e, p in top) + ")"
-    return ""

@@ -12,9 +12,10 @@ from typing import Annotated
 
 import typer
 
-from emostyle.cli_common import OverwriteOpt, out, output_plan, run_guarded, this_command
+from emostyle.cli_common import OverwriteOpt, out, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
-from emostyle.model_files import resolve_model, style_model_files
+from emostyle.model_files import check_style_model_output, resolve_model, style_model_files
+from emostyle.outputs import OutputPlan
 
 
 def need_torch() -> None:
@@ -92,9 +93,7 @@ def train(
         if list_archs:
             out.print("\n".join(available()))
             return 0
-        from emostyle.training.datasets import load_dataset
-        from emostyle.training.fit import TrainConfig
-        from emostyle.training.fit import train as run_training
+        from emostyle.training.fit import TrainConfig, train_run
 
         cfg = TrainConfig(arch=arch, data=str(data), labels=labels, balance=balance,
                           epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
@@ -108,13 +107,7 @@ def train(
                           budget_clock=budget_clock, device=device,
                           amp=amp, threads=threads,
                           landmarks=str(landmarks) if landmarks else "")
-        if resume and (out_dir / "config.json").is_file():
-            saved = json.loads((out_dir / "config.json").read_text())
-            splits = load_dataset(saved["data"], saved["labels"])
-        else:
-            splits = load_dataset(data, labels)
-        best = run_training(cfg, splits, out_dir, resume=resume)
-        (out_dir / "command.txt").write_text(this_command() + "\n")
+        best = train_run(cfg, out_dir, resume=resume, command=this_command())
         out.print(f"best PublicTest accuracy {best['public_acc']:.4f} at epoch "
                   f"{best['epoch']}; weights in {out_dir / 'best.pt'}")
         return 0
@@ -137,33 +130,11 @@ def export(
 
     def body() -> int:
         need_torch()
-        from emostyle.training.export import export_onnx, load_run, write_card
-        from emostyle.training.model_card import classifier_card
+        from emostyle.training.export import export_lines, export_run
 
-        model, cfg = load_run(run_dir)
-        parity = export_onnx(model, cfg, output)
-        best = json.loads((run_dir / "history.json").read_text()) if (
-            run_dir / "history.json").is_file() else None
-        best_rec = max(best, key=lambda r: r["public_acc"]) if best else None
-        command = (run_dir / "command.txt").read_text().strip() if (
-            run_dir / "command.txt").is_file() else ""
-        card = classifier_card(name or output.stem, cfg, output, parity, summary, best_rec,
-                               command=command, tta_flip=tta)
-        write_card(output, card)
-        if data is not None:
-            from emostyle.training.onnx_eval import evaluate_onnx
-            plain = evaluate_onnx(output, data, tta=False)
-            flip = evaluate_onnx(output, data, tta=True)
-            card = classifier_card(name or output.stem, cfg, output, parity, summary, best_rec,
-                                   plain, flip, tta_flip=tta, command=command)
-            write_card(output, card)
-        out.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB) and its card; "
-                  f"parity max |diff| {parity['max_abs_logit_diff']:.1e}")
-        if "metrics" in card:
-            m = card["metrics"]
-            out.print(f"PrivateTest accuracy {m['private_accuracy']:.4f}  macro-F1 "
-                      f"{m['private_macro_f1']:.4f}  ECE {m['ece_before']:.4f} -> "
-                      f"{m['ece_after']:.4f} (T={m['temperature']:.3f})")
+        card, parity = export_run(run_dir, output, data, tta, name, summary)
+        for line in export_lines(output, card, parity):
+            out.print(line)
         return 0
 
     run_guarded(body)
@@ -208,7 +179,7 @@ def evaluate(
 
     def check_outputs(target: Path, names: tuple[str, ...], inputs: set[Path] | None = None
                       ) -> None:
-        plan = output_plan(inputs or set(), overwrite)
+        plan = OutputPlan(inputs or set(), overwrite)
         plan.folder(target, "--out")
         for name in names:
             plan.file(target / name, "--out")
@@ -232,15 +203,12 @@ def evaluate(
         items = read_manifest(manifest) if manifest is not None else labelled_photos(photos)
         if no_face != "wrong" and not any(p.source for p in items):
             raise InputError("--no-face: only used with a manifest that has a source column")
-        target = out_dir or Path(f"eval_{Path(source).stem}_photos")
+        target = out_dir or pe.default_photo_eval_dir(source)
         check_outputs(target, pe.PHOTO_REPORT_FILES, {p.path for p in items} |
                       ({manifest} if manifest is not None else set()))
-        results = pe.classify_photos(source, items, detect=not no_detect)
         read = {"manifest": str(manifest)} if manifest is not None else {"photos": str(photos)}
-        report = pe.photo_report(results, source, not no_detect, no_face, **read)
-        note = pe.write_photo_report(report, target)
-        if predictions is not None:
-            pe.write_predictions(results, predictions, overwrite)
+        report, note = pe.evaluate_into(source, items, target, not no_detect, no_face,
+                                        predictions, overwrite, **read)
         if as_json:
             print(json.dumps(report, indent=2))
             return 0
@@ -259,33 +227,24 @@ def evaluate(
                                     ("--predictions", predictions is not None)) if used]
         if unused:
             raise InputError(f"{', '.join(unused)}: only used with --photos or --manifest")
-        from emostyle.training.report import evaluate_source
+        from emostyle.training.report import (
+            EVAL_FILES,
+            default_eval_dir,
+            evaluate_source,
+            headline,
+            report_lines,
+        )
 
-        target = out_dir
-        if target is None:
-            p = Path(source)
-            target = p / f"eval_{split}" if p.is_dir() else Path(f"eval_{p.stem}_{split}")
-        check_outputs(target, ("metrics.json", "confusion.png", "reliability.png",
-                               "misclassified.png", "explanations.png"))
-        if Path(source).is_dir() or Path(source).suffix != ".onnx":
-            if Path(source).is_dir():
-                need_torch()
+        target = out_dir or default_eval_dir(source, split)
+        check_outputs(target, EVAL_FILES)
+        if Path(source).is_dir():
+            need_torch()
         report = evaluate_source(source, data, split, tta, target)
         if as_json:
-            print(json.dumps({k: v for k, v in report.items() if k != "calibration"} |
-                             {"ece_before": report["calibration"]["ece_before"],
-                              "ece_after": report["calibration"]["ece_after"]}, indent=2))
+            print(json.dumps(headline(report), indent=2))
             return 0
-        cal = report["calibration"]
-        out.print(f"{split} accuracy {report['accuracy']:.4f}  macro-F1 "
-                  f"{report['macro_f1']:.4f}  ECE {cal['ece_before']:.4f} -> "
-                  f"{cal['ece_after']:.4f} (T={cal['temperature']:.3f})")
-        if "ferplus_majority_accuracy" in report:
-            out.print(f"FER+ majority-vote accuracy {report['ferplus_majority_accuracy']:.4f} "
-                      f"on {report['ferplus_rows']} faces")
-        for name, row in report["per_class"].items():
-            out.print(f"  {name:9s} precision {row['precision']:.3f}  recall {row['recall']:.3f}"
-                      f"  F1 {row['f1']:.3f}  n={row['support']}")
+        for line in report_lines(report):
+            out.print(line)
         out.print(f"figures and metrics.json in {target}")
         return 0
 
@@ -333,7 +292,7 @@ def add_style(
 
     def body() -> int:
         need_torch()
-        from emostyle.training.add_style import AddStyleConfig
+        from emostyle.training.add_style import AddStyleConfig, summary_lines
         from emostyle.training.add_style import add_style as run_add_style
 
         source = resolve_model(model)
@@ -341,18 +300,8 @@ def add_style(
         cfg = AddStyleConfig(str(painting), name, str(content_dir), str(vgg), emotion,
                              minutes=minutes, threads=threads)
         added = run_add_style(model, output, cfg)
-        t = added["training"]
-        out.print(f"wrote {output} with style {name!r} ({t['iterations']} iterations, "
-                  f"{t['cpu_seconds'] / 60:.1f} CPU min, {t['trainable_parameters']} of "
-                  f"{t['trainable_parameters'] + t['frozen_parameters']} parameters trained)")
-        h = added["heldout"]
-        b = h["new_style_before_training"]
-        out.print(f"held-out losses on {h['photos']} photos ({h['crop']} px crops); the new "
-                  f"style started at style {b['style']:.4g}, content {b['content']:.4g}:")
-        for style, row in h["per_style"].items():
-            mark = "  <- new" if style == name else ""
-            out.print(f"  {style:12s} style {row['style']:10.4g}  content {row['content']:10.4g}"
-                      f"{mark}")
+        for line in summary_lines(added, name, output):
+            out.print(line)
         return 0
 
     run_guarded(body)
@@ -376,15 +325,9 @@ def ensemble_add(
 
     def body() -> int:
         need_torch()
-        from emostyle.training.members import add_member
+        from emostyle.training.members import add_member, member_line
 
-        card = add_member(source, name, data, summary)
-        m, w = card["metrics"], card["weights"]
-        out.print(f"{name}: PublicTest {m['public_accuracy']:.4f}  PrivateTest "
-                  f"{m['private_accuracy']:.4f} (flip TTA)  macro-F1 "
-                  f"{m['private_macro_f1']:.4f}  FER+ "
-                  f"{m.get('ferplus_majority_accuracy', float('nan')):.4f}  stored as "
-                  f"{w['stored_as']} ({card['file']['bytes'] / 1e6:.1f} MB)")
+        out.print(member_line(name, add_member(source, name, data, summary)))
         return 0
 
     run_guarded(body)
@@ -396,16 +339,10 @@ def ensemble_build(data: DataOpt = Path("fer2013.npz")) -> None:
 
     def body() -> int:
         need_torch()
-        from emostyle.training.members import build_ensemble
+        from emostyle.training.members import build_ensemble, ensemble_lines
 
-        card = build_ensemble(data)
-        m = card["metrics"]
-        out.print(f"accurate: {len(card['members'])} member(s) "
-                  f"({', '.join(Path(x['file']).stem for x in card['members'])}); "
-                  f"not chosen: {', '.join(card['not_chosen']) or 'none'}")
-        out.print(f"PublicTest {m['public_accuracy']:.4f}  PrivateTest "
-                  f"{m['private_accuracy']:.4f}  macro-F1 {m['private_macro_f1']:.4f}  ECE "
-                  f"{m['ece_before']:.4f} -> {m['ece_after']:.4f} (T={card['temperature']:.3f})")
+        for line in ensemble_lines(build_ensemble(data)):
+            out.print(line)
         return 0
 
     run_guarded(body)
@@ -423,11 +360,10 @@ def ensemble_targets(
         need_torch()
         if out_file.exists():
             raise InputError(f"{out_file}: exists; choose another --out")
-        from emostyle.training.datasets import load_dataset
-        from emostyle.training.members import teacher_targets
+        from emostyle.training.members import teacher_agreement, teacher_targets
 
         probs = teacher_targets(model, data, out_file)
-        agree = (probs.argmax(1) == load_dataset(data, "fer2013").train.labels).mean()
+        agree = teacher_agreement(probs, data)
         out.print(f"wrote {out_file}: {probs.shape[0]} Training rows; the teacher agrees "
                   f"with the labels on {agree:.4f}")
         return 0
@@ -503,6 +439,7 @@ def train_style(
         from emostyle.training.style_fit import (
             StyleFitConfig,
             parse_style_args,
+            run_line,
             train_single_styles,
             train_styles,
         )
@@ -540,52 +477,18 @@ def train_style(
         if single:
             runs = train_single_styles(cfg, out_dir, resume=resume)
             for name, m in runs.items():
-                report(name, m)
+                out.print(run_line(name, m))
             return 0
         metrics = train_styles(cfg, out_dir, resume=resume)
         (out_dir / "command.txt").write_text(command + "\n")
-        report(out_dir.name, metrics)
-        if export is not None:
-            _export(out_dir, export, name=export.stem, summary="", command=command)  # checked above
+        out.print(run_line(out_dir.name, metrics))
+        if export is not None:  # checked above
+            from emostyle.training.style_export import export_line, export_style_run
+
+            out.print(export_line(export, export_style_run(out_dir, export, command=command)))
         return 0
 
     run_guarded(body)
-
-
-def report(name: str, metrics: dict) -> None:
-    hold = metrics.get("holdout", {}).get("mean")
-    line = f"{name}: {metrics['iterations']} iterations in {metrics['train_seconds'] / 60:.1f} min"
-    if hold:
-        line += (f"; held-out content loss {hold['content_weighted']:.4g}, style loss "
-                 f"{hold['style_weighted']:.4g} (weighted, mean over styles)")
-    out.print(line)
-
-
-def check_style_model_output(output: Path, what: str, overwrite: bool,
-                             inputs: list[Path]) -> None:
-    """A style model is six files (three graphs, their cards): all are checked before any
-    work, so an export never replaces a model, its companions or an input unasked."""
-    if output.suffix.lower() != ".onnx":
-        raise InputError(f"{output}: the output must end in .onnx")
-    plan = output_plan(set(inputs), overwrite)
-    for path in style_model_files(output):
-        plan.file(path, what)
-    plan.check()
-
-
-def _export(run_dir: Path, output: Path, name: str, summary: str, command: str) -> None:
-    from emostyle.training.style_export import export_style_onnx, style_card, write_card
-    from emostyle.training.style_fit import load_style_run
-
-    net, cfg, metrics = load_style_run(run_dir)
-    parity = export_style_onnx(net, output)
-    if not command and (run_dir / "command.txt").is_file():
-        command = (run_dir / "command.txt").read_text().strip()
-    card = style_card(name, net, cfg, metrics, output, parity, summary=summary,
-                      command=command)
-    write_card(output, card)
-    out.print(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB) and its card; parity "
-              f"max |pixel diff| {parity['max_abs_pixel_diff']:.1e} (0..255)")
 
 
 def export_style(
@@ -600,7 +503,9 @@ def export_style(
     def body() -> int:
         check_style_model_output(output, "-o", overwrite, [])
         need_torch()
-        _export(run_dir, output, name or output.stem, summary, "")
+        from emostyle.training.style_export import export_line, export_style_run
+
+        out.print(export_line(output, export_style_run(run_dir, output, name, summary)))
         return 0
 
     run_guarded(body)

@@ -16,11 +16,10 @@ from emostyle.cli_common import (
     OverwriteOpt,
     err,
     out,
-    output_plan,
     progress,
     run_guarded,
 )
-from emostyle.errors import EmostyleError, InputError
+from emostyle.errors import InputError
 
 
 def video(
@@ -62,27 +61,14 @@ def video(
     """
 
     def body() -> int:
-        from emostyle.images import IMAGE_SUFFIXES
         from emostyle.pipeline import Analyzer
-        from emostyle.video import VIDEO_SUFFIXES, process_video
+        from emostyle.video import ShowWindow, plan_video_outputs, process_video
 
         if (source is None) == (camera is None):
             raise InputError("give either a video file or --camera N")
         if output is None and not show and log is None:
             raise InputError("nothing to do: give -o OUTPUT, --log PATH or --show")
-        if output is not None and output.suffix.lower() not in VIDEO_SUFFIXES:
-            raise InputError(f"{output}: unsupported video format; use one of "
-                             f"{', '.join(sorted(VIDEO_SUFFIXES))}")
-        log_path = log or (output.with_suffix(".csv") if output else None)
-        plot_path = plot or (output.with_suffix(".png") if output else None)
-        if plot_path is not None and plot_path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InputError(f"{plot_path} (--plot): the plot is a picture; use one of "
-                             f"{', '.join(sorted(IMAGE_SUFFIXES))}")
-        plan = output_plan({source} if source is not None else set(), overwrite)
-        plan.file(output, "-o")
-        plan.file(log_path, "--log" if log else "log")
-        plan.file(plot_path, "--plot" if plot else "plot")
-        plan.check()
+        log_path, plot_path = plan_video_outputs(source, output, log, plot, overwrite)
         analyzer = Analyzer(model, face_model, min_score=min_score)
         stylizer = None
         if stylize:
@@ -112,41 +98,11 @@ def video(
         if as_json:
             print(json.dumps(report.__dict__, indent=2))
             return 0
-        out.print(f"{report.frames} frames ({report.analyzed_frames} analyzed), "
-                  f"{report.tracks} face track(s), {report.fps:.1f} fps")
-        if report.output:
-            out.print(f"video: {report.output}" + (" (with audio)" if report.audio_copied
-                                                   else ""))
-        if report.log:
-            out.print(f"emotion log: {report.log}   plot: {report.plot}")
-        if report.flicker:
-            f = report.flicker
-            out.print(f"flicker (mean |frame change|): input {f['input']:.2f}, stylized "
-                      f"{f['stylized_raw']:.2f} -> {f['stylized_output']:.2f} after blending")
+        for line in report.summary_lines():
+            out.print(line)
         if report.skipped_frames:
             err.print(f"{len(report.skipped_frames)} corrupt frame(s) skipped: "
                       f"{report.skipped_frames[:20]}")
         return 0
 
     run_guarded(body)
-
-
-class ShowWindow:
-    """A live OpenCV window; `q` or Esc closes it."""
-
-    def __init__(self) -> None:
-        import cv2
-        try:
-            cv2.namedWindow("emostyle", cv2.WINDOW_NORMAL)
-        except cv2.error:
-            raise EmostyleError("--show needs a display and OpenCV with GUI support (pip "
-                                "install opencv-python instead of opencv-python-headless); "
-                                "the web app's emoji mirror works in a browser instead") from None
-        self.cv2 = cv2
-
-    def show(self, rgb) -> bool:  # noqa: ANN001
-        self.cv2.imshow("emostyle", self.cv2.cvtColor(rgb, self.cv2.COLOR_RGB2BGR))
-        return (self.cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
-
-    def close(self) -> None:
-        self.cv2.destroyAllWindows()

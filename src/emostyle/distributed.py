@@ -235,3 +235,41 @@ def analyze_on_ray(paths: list[Path], write: Callable[[dict], None], model: str 
         return run.analyze(paths, write, batch_size)
     finally:
         run.close()
+
+
+def analyze_into_jsonl(paths: list[Path], output: Path, model: str = "default",
+                       face_model: str | Path | None = None, address: str = "local",
+                       min_score: float = DEFAULT_MIN_SCORE, append: bool = False
+                       ) -> tuple[int, list[tuple[str, str]]]:
+    """Analyze ``paths`` on Ray into the JSON-lines file ``output``: (records, failures).
+
+    Ray, the cluster and the models are checked before the output is touched, and a new output
+    is written beside it and renamed into place: a failed run leaves it as it was. ``append``
+    (``--resume``) continues ``output`` in place. Failures are ``(source, reason)`` pairs.
+    """
+    from emostyle.batch import JsonlWriter
+
+    if output.is_dir():
+        raise InputError(f"{output}: is a directory, expected a .jsonl file")
+    run = start_ray(model, face_model, address, min_score=min_score)
+    target = output if append else output.with_name(f".{output.name}.{os.getpid()}.part")
+    failed: list[tuple[str, str]] = []
+    try:
+        writer = JsonlWriter(target, append=append)
+
+        def write(rec: dict) -> None:
+            writer.write(rec)
+            if "error" in rec:
+                failed.append((rec["source"], rec["error"]))
+
+        try:
+            n = run.analyze(paths, write)
+        finally:
+            writer.close()
+        if target != output:
+            os.replace(target, output)
+    finally:
+        run.close()
+        if target != output:
+            target.unlink(missing_ok=True)
+    return n, failed

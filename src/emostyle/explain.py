@@ -17,7 +17,8 @@ import numpy as np
 
 from emostyle.crops import crop_transform
 from emostyle.emotions import EMOTIONS, canonical
-from emostyle.images import read_image
+from emostyle.images import read_image, write_image
+from emostyle.outputs import output_path
 from emostyle.pipeline import Analyzer, shared_analyzer
 from emostyle.results import Analysis, Face
 
@@ -113,6 +114,23 @@ def overlay_on_picture(image: np.ndarray, explanations: list[FaceExplanation]) -
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         out[y0:y1, x0:x1] = blend_heat(out[y0:y1, x0:x1], heat)
     return out
+
+
+def write_explanations(explainer: Explainer, image: np.ndarray, analysis: Analysis, path: Path,
+                       out_dir: Path, inputs: set[Path], written: set[Path],
+                       overwrite: bool = True) -> None:
+    """``<stem>_explain.jpg`` (maps on the picture) and ``<stem>_face<N>_explain.png``.
+
+    ``inputs`` are never replaced; ``written`` collects this run's files (see
+    :func:`emostyle.outputs.output_path`).
+    """
+    explanations = explainer.explain(image, analysis=analysis)
+    write_image(overlay_on_picture(image, explanations),
+                output_path(path, out_dir, "explain", inputs, written), overwrite=overwrite)
+    for i, ex in enumerate(explanations, 1):
+        face_png = output_path(path.with_suffix(".png"), out_dir, f"face{i}_explain", inputs,
+                               written)
+        write_image(ex.overlay(), face_png, overwrite=overwrite)
 
 
 def explain(image: np.ndarray | str | Path, model: str = "default",

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emostyle.errors import ModelNotFoundError
+from emostyle.errors import InputError, ModelNotFoundError
+from emostyle.outputs import OutputPlan
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -71,6 +72,18 @@ def style_model_files(model_path: str | Path) -> list[Path]:
     model_path = Path(model_path)
     graphs = [model_path] + [style_graph_path(model_path, g) for g in STYLE_GRAPHS]
     return [f for g in graphs for f in (g, g.with_suffix(".json"))]
+
+
+def check_style_model_output(output: Path, what: str, overwrite: bool,
+                             inputs: list[Path]) -> None:
+    """A style model is six files (three graphs, their cards): all are checked before any
+    work, so an export never replaces a model, its companions or an input unasked."""
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"{output}: the output must end in .onnx")
+    plan = OutputPlan(set(inputs), overwrite)
+    for path in style_model_files(output):
+        plan.file(path, what)
+    plan.check()
 
 
 def card_path(model_path: str | Path) -> Path:

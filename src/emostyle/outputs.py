@@ -1,14 +1,15 @@
 """Output paths: every one a command will write is checked before any work starts.
 
 A command lists what it will write in an :class:`OutputPlan` (files, and folders it will fill
-with names it can predict) and calls :meth:`OutputPlan.check` before it loads a model. The check
-refuses, in one message listing every problem: an output that is one of the inputs (never
-allowed), two outputs on the same path, an existing file unless the user gave ``--overwrite``,
-a directory where a file goes, and a place that cannot be written (a parent that is a file, a
-read-only or missing place that cannot be created). Whether a place is writable is found out by
-creating and removing a hidden probe file there: permission bits say nothing for root, on
-read-only mounts or immutable folders. The writers then go through a temporary file and a
-rename (:func:`emostyle.images.write_image`, :func:`commit`), so nothing half-written is left.
+with names it can predict, :func:`output_path`) and calls :meth:`OutputPlan.check` before it
+loads a model. The check refuses, in one message listing every problem: an output that is one
+of the inputs (never allowed), two outputs on the same path, an existing file unless the user
+gave ``--overwrite``, a directory where a file goes, and a place that cannot be written (a
+parent that is a file, a read-only or missing place that cannot be created). Whether a place is
+writable is found out by creating and removing a hidden probe file there: permission bits say
+nothing for root, on read-only mounts or immutable folders. The writers then go through a
+temporary file and a rename (:func:`emostyle.images.write_image`, :func:`commit`), so nothing
+half-written is left.
 """
 
 from __future__ import annotations
@@ -94,6 +95,22 @@ class OutputPlan:
             self._folders.append((Path(path), what))
         return path
 
+    def named_files(self, files: list[Path], out_dir: Path | None, what: str,
+                    tags: list[str] | set[str], suffix: str | None = None) -> None:
+        """Plan ``out_dir/<stem>_<tag>`` for every input and every tag it may get
+        (see :func:`output_path`); nothing when ``out_dir`` is None.
+
+        When the tag depends on the result (the detected mood), every possible tag is planned,
+        so a file a run *might* replace is named before any work.
+        """
+        if out_dir is None:
+            return
+        self.folder(out_dir, what)
+        for tag in sorted(tags):
+            taken: set[Path] = set()
+            for f in files:
+                self.file(output_path(f, out_dir, tag, set(), taken, suffix), what)
+
     def problems(self) -> list[str]:
         found: list[str] = []
         seen: dict[Path, str] = {}
@@ -141,6 +158,29 @@ class OutputPlan:
             raise OutputConflict(f"nothing written: {found[0]}")
         if found:
             raise OutputConflict("nothing written:\n  " + "\n  ".join(found))
+
+
+def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
+                taken: set[Path] | None = None, suffix: str | None = None) -> Path:
+    """``out_dir/<stem>_<tag><suffix>``; refuses a path that is one of the inputs.
+
+    The suffix is ``suffix``, else the input's when it is PNG, JPEG or WebP, else ``.png``.
+    ``taken`` collects the paths already written in this run: two inputs with the same name
+    in different folders get ``_2``, ``_3``... instead of overwriting each other.
+    """
+    if suffix is None:
+        suffix = src.suffix.lower() if src.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") \
+            else ".png"
+    dest = out_dir / f"{src.stem}_{tag}{suffix}"
+    n = 1
+    while taken is not None and dest.resolve() in taken:
+        n += 1
+        dest = out_dir / f"{src.stem}_{tag}_{n}{suffix}"
+    if dest.resolve() in inputs:
+        raise InputError(f"{dest}: refusing to overwrite an input file")
+    if taken is not None:
+        taken.add(dest.resolve())
+    return dest
 
 
 def temp_beside(path: Path) -> Path:

@@ -159,6 +159,17 @@ class StyleRequest:
         """Whether the style depends on the faces (so the picture must be analysed first)."""
         return self.mode != "emotion"
 
+    def tags(self) -> set[str]:
+        """Every :attr:`StyleChoice.tag` a picture may get (for its file name) before its mood
+        is known, so that every file a run might write can be checked first."""
+        if self.mode == "emotion":
+            return {self.emotion.strip().lower()}
+        fallback = canonical(self.fallback)
+        if self.mode == "blend":
+            return {"blend", fallback}
+        # per_face: "per-face", or the auto style when no face can be read
+        return {*EMOTIONS, fallback, *(("per-face",) if self.mode == "per_face" else ())}
+
 
 @dataclass(frozen=True)
 class StyleChoice:

@@ -25,8 +25,8 @@ import numpy as np
 
 from emostyle import overlay
 from emostyle.emotions import EMOTIONS
-from emostyle.errors import InputError
-from emostyle.outputs import commit, temp_beside
+from emostyle.errors import EmostyleError, InputError
+from emostyle.outputs import OutputPlan, commit, temp_beside
 from emostyle.pipeline import Analyzer, StyleRequest, paint
 from emostyle.results import Analysis
 from emostyle.tracking import FaceTracker
@@ -329,6 +329,22 @@ class VideoReport:
     log: str | None = None
     plot: str | None = None
 
+    def summary_lines(self) -> list[str]:
+        """What the run did, one line each: frames and tracks, the files, the flicker."""
+        lines = [f"{self.frames} frames ({self.analyzed_frames} analyzed), "
+                 f"{self.tracks} face track(s), {self.fps:.1f} fps"]
+        if self.output:
+            lines.append(f"video: {self.output}" + (" (with audio)" if self.audio_copied
+                                                    else ""))
+        if self.log:
+            lines.append(f"emotion log: {self.log}   plot: {self.plot}")
+        if self.flicker:
+            f = self.flicker
+            lines.append(f"flicker (mean |frame change|): input {f['input']:.2f}, stylized "
+                         f"{f['stylized_raw']:.2f} -> {f['stylized_output']:.2f} after "
+                         "blending")
+        return lines
+
 
 def frame_flicker(prev: np.ndarray | None, cur: np.ndarray) -> float:
     """Mean absolute change between consecutive frames (0-255 scale), on a small copy."""
@@ -337,6 +353,33 @@ def frame_flicker(prev: np.ndarray | None, cur: np.ndarray) -> float:
     a = cv2.resize(prev, (160, 90), interpolation=cv2.INTER_AREA).astype(np.int16)
     b = cv2.resize(cur, (160, 90), interpolation=cv2.INTER_AREA).astype(np.int16)
     return float(np.abs(a - b).mean())
+
+
+def plan_video_outputs(source: Path | None, output: Path | None, log: Path | None,
+                       plot: Path | None, overwrite: bool = False
+                       ) -> tuple[Path | None, Path | None]:
+    """Check the video, its log and its plot before any frame is read: (log path, plot path).
+
+    The log and the plot default to ``OUTPUT.csv`` and ``OUTPUT.png``. None may be the input
+    ``source``, and existing files are replaced only with ``overwrite`` (see
+    :class:`emostyle.outputs.OutputPlan`).
+    """
+    from emostyle.images import IMAGE_SUFFIXES
+
+    if output is not None and output.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"{output}: unsupported video format; use one of "
+                         f"{', '.join(sorted(VIDEO_SUFFIXES))}")
+    log_path = log or (output.with_suffix(".csv") if output else None)
+    plot_path = plot or (output.with_suffix(".png") if output else None)
+    if plot_path is not None and plot_path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"{plot_path} (--plot): the plot is a picture; use one of "
+                         f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+    plan = OutputPlan({source} if source is not None else set(), overwrite)
+    plan.file(output, "-o")
+    plan.file(log_path, "--log" if log else "log")
+    plan.file(plot_path, "--plot" if plot else "plot")
+    plan.check()
+    return log_path, plot_path
 
 
 def process_video(source: str | Path | int, output: Path | None, analyzer: Analyzer,
@@ -500,3 +543,23 @@ def emotion_plot(rows: list[dict], path: Path, size: tuple[int, int] = (960, 420
         cv2.putText(img, f"time (s), 0 - {t_end:.1f}", (left + pw // 2 - 60, h - 12),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     write_image(img, path, overwrite=overwrite)
+
+
+class ShowWindow:
+    """A live OpenCV window; `q` or Esc closes it."""
+
+    def __init__(self) -> None:
+        try:
+            cv2.namedWindow("emostyle", cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise EmostyleError("--show needs a display and OpenCV with GUI support (pip "
+                                "install opencv-python instead of opencv-python-headless); "
+                                "the web app's emoji mirror works in a browser instead") from None
+
+    def show(self, rgb: np.ndarray) -> bool:
+        """Show one RGB frame; False once the user pressed `q` or Esc."""
+        cv2.imshow("emostyle", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+    def close(self) -> None:
+        cv2.destroyAllWindows()

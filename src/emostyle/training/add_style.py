@@ -269,3 +269,20 @@ def _card(base: dict, output: Path, net: StyleNet, cfg: AddStyleConfig, emotion:
                            "emotion": emotion, "training": training,
                            "heldout": measured}
     return card
+
+
+def summary_lines(added: dict, name: str, output: Path) -> list[str]:
+    """What :func:`add_style` did: the training, then every style's held-out losses."""
+    t = added["training"]
+    lines = [f"wrote {output} with style {name!r} ({t['iterations']} iterations, "
+             f"{t['cpu_seconds'] / 60:.1f} CPU min, {t['trainable_parameters']} of "
+             f"{t['trainable_parameters'] + t['frozen_parameters']} parameters trained)"]
+    h = added["heldout"]
+    b = h["new_style_before_training"]
+    lines.append(f"held-out losses on {h['photos']} photos ({h['crop']} px crops); the new "
+                 f"style started at style {b['style']:.4g}, content {b['content']:.4g}:")
+    for style, row in h["per_style"].items():
+        mark = "  <- new" if style == name else ""
+        lines.append(f"  {style:12s} style {row['style']:10.4g}  content "
+                     f"{row['content']:10.4g}{mark}")
+    return lines

@@ -20,6 +20,7 @@ import torch.nn as nn
 from emostyle.errors import EmostyleError
 from emostyle.training.architectures import create_model
 from emostyle.training.fit import TrainConfig
+from emostyle.training.model_card import classifier_card
 
 
 def has_gap_linear_head(model: nn.Module, example: torch.Tensor) -> bool:
@@ -119,3 +120,44 @@ def write_card(path: str | Path, card: dict) -> Path:
     path = Path(path).with_suffix(".json")
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def export_run(run_dir: str | Path, output: str | Path, data: str | Path | None = None,
+               tta: bool = False, name: str | None = None, summary: str = ""
+               ) -> tuple[dict, dict]:
+    """Export a run to ``output`` with its card: (card, parity report).
+
+    The card names the run's best epoch and its command; with ``data`` the model is evaluated
+    (with and without flip TTA) and the metrics and the temperature go in the card too.
+    """
+    run_dir, output = Path(run_dir), Path(output)
+    model, cfg = load_run(run_dir)
+    report = export_onnx(model, cfg, output)
+    history = run_dir / "history.json"
+    best = json.loads(history.read_text()) if history.is_file() else None
+    best_rec = max(best, key=lambda r: r["public_acc"]) if best else None
+    command = (run_dir / "command.txt").read_text().strip() if (
+        run_dir / "command.txt").is_file() else ""
+    card = classifier_card(name or output.stem, cfg, output, report, summary, best_rec,
+                           command=command, tta_flip=tta)
+    write_card(output, card)
+    if data is not None:
+        from emostyle.training.onnx_eval import evaluate_onnx
+        plain = evaluate_onnx(output, data, tta=False)
+        flip = evaluate_onnx(output, data, tta=True)
+        card = classifier_card(name or output.stem, cfg, output, report, summary, best_rec,
+                               plain, flip, tta_flip=tta, command=command)
+        write_card(output, card)
+    return card, report
+
+
+def export_lines(output: Path, card: dict, report: dict) -> list[str]:
+    """What an export wrote, its parity, and its metrics when it was evaluated."""
+    lines = [f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB) and its card; "
+             f"parity max |diff| {report['max_abs_logit_diff']:.1e}"]
+    if "metrics" in card:
+        m = card["metrics"]
+        lines.append(f"PrivateTest accuracy {m['private_accuracy']:.4f}  macro-F1 "
+                     f"{m['private_macro_f1']:.4f}  ECE {m['ece_before']:.4f} -> "
+                     f"{m['ece_after']:.4f} (T={m['temperature']:.3f})")
+    return lines

@@ -25,7 +25,7 @@ from emostyle.errors import EmostyleError
 from emostyle.training.allocator import keep_freed_memory
 from emostyle.training.architectures import create_model
 from emostyle.training.augment import AugmentConfig, augment_batch
-from emostyle.training.datasets import FaceSet, Splits
+from emostyle.training.datasets import FaceSet, Splits, load_dataset
 from emostyle.training.metrics import classification_metrics
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
@@ -284,6 +284,23 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def train_run(cfg: TrainConfig, out: str | Path, resume: bool = False, command: str = ""
+              ) -> dict:
+    """:func:`train` on ``cfg``'s dataset, or on resume the run's own; returns the best record.
+
+    ``command`` (the command line that started it) is kept in ``out/command.txt`` for the card.
+    """
+    out = Path(out)
+    if resume and (out / "config.json").is_file():
+        saved = json.loads((out / "config.json").read_text())
+        splits = load_dataset(saved["data"], saved["labels"])
+    else:
+        splits = load_dataset(cfg.data, cfg.labels)
+    best = train(cfg, splits, out, resume=resume)
+    (out / "command.txt").write_text(command + "\n")
+    return best
 
 
 def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = False) -> dict:

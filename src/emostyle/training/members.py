@@ -266,3 +266,29 @@ def teacher_targets(model: str | Path, data: str | Path, out: Path) -> np.ndarra
     np.save(tmp, probs)
     tmp.replace(out)
     return probs
+
+
+def member_line(name: str, card: dict) -> str:
+    """One line on a member :func:`add_member` wrote: its accuracies and how it is stored."""
+    m, w = card["metrics"], card["weights"]
+    return (f"{name}: PublicTest {m['public_accuracy']:.4f}  PrivateTest "
+            f"{m['private_accuracy']:.4f} (flip TTA)  macro-F1 "
+            f"{m['private_macro_f1']:.4f}  FER+ "
+            f"{m.get('ferplus_majority_accuracy', float('nan')):.4f}  stored as "
+            f"{w['stored_as']} ({card['file']['bytes'] / 1e6:.1f} MB)")
+
+
+def ensemble_lines(card: dict) -> list[str]:
+    """What :func:`build_ensemble` chose and how the ensemble scores."""
+    m = card["metrics"]
+    return [f"accurate: {len(card['members'])} member(s) "
+            f"({', '.join(Path(x['file']).stem for x in card['members'])}); "
+            f"not chosen: {', '.join(card['not_chosen']) or 'none'}",
+            f"PublicTest {m['public_accuracy']:.4f}  PrivateTest "
+            f"{m['private_accuracy']:.4f}  macro-F1 {m['private_macro_f1']:.4f}  ECE "
+            f"{m['ece_before']:.4f} -> {m['ece_after']:.4f} (T={card['temperature']:.3f})"]
+
+
+def teacher_agreement(probs: np.ndarray, data: str | Path) -> float:
+    """How often the teacher's most likely class is the Training label."""
+    return float((probs.argmax(1) == load_dataset(data, "fer2013").train.labels).mean())

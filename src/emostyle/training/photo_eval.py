@@ -164,6 +164,27 @@ def evaluate_photos(model: str | Path, root: Path, detect: bool = True,
     return photo_report(results, model, detect, photos=str(root))
 
 
+def evaluate_into(model: str | Path, pictures: list[LabelledPhoto], out_dir: Path,
+                  detect: bool = True, no_face: str = "wrong", predictions: Path | None = None,
+                  overwrite: bool = False, **inputs: str) -> tuple[dict, str | None]:
+    """Classify ``pictures``, write the report into ``out_dir`` (and one CSV row per picture
+    to ``predictions``): (the report, why figures were skipped or None).
+
+    ``inputs`` name what was read, as in :func:`photo_report`.
+    """
+    results = classify_photos(model, pictures, detect=detect)
+    report = photo_report(results, model, detect, no_face, **inputs)
+    note = write_photo_report(report, out_dir)
+    if predictions is not None:
+        write_predictions(results, predictions, overwrite)
+    return report, note
+
+
+def default_photo_eval_dir(model: str | Path) -> Path:
+    """Where a photo evaluation goes unless told: ``./eval_MODEL_photos``."""
+    return Path(f"eval_{Path(model).stem}_photos")
+
+
 PREDICTION_COLUMNS = ("file", "source", "label", "predicted", "confidence", "faces_found",
                       "correct", *(f"p_{e}" for e in EMOTIONS), "error")
 

@@ -42,6 +42,17 @@ def source_logits(source: str | Path, splits, tta: bool) -> tuple[np.ndarray, np
             f"model {clf.name}")
 
 
+# what evaluate_source writes into its folder
+EVAL_FILES = ("metrics.json", "confusion.png", "reliability.png", "misclassified.png",
+              "explanations.png")
+
+
+def default_eval_dir(source: str | Path, split: str) -> Path:
+    """Where an evaluation goes unless told: ``RUN_DIR/eval_SPLIT`` or ``./eval_MODEL_SPLIT``."""
+    p = Path(source)
+    return p / f"eval_{split}" if p.is_dir() else Path(f"eval_{p.stem}_{split}")
+
+
 def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
                     out_dir: Path) -> dict:
     """Evaluate, then write metrics.json, confusion.png, reliability.png, misclassified.png."""
@@ -70,6 +81,28 @@ def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
     if Path(source).is_dir() and not _uses_landmarks(Path(source)):
         report["explanations"] = explain_run(Path(source), test, out_dir / "explanations.png")
     return report
+
+
+def headline(report: dict) -> dict:
+    """An evaluation's figures without the reliability curves: what ``--json`` prints."""
+    cal = report["calibration"]
+    return ({k: v for k, v in report.items() if k != "calibration"}
+            | {"ece_before": cal["ece_before"], "ece_after": cal["ece_after"]})
+
+
+def report_lines(report: dict) -> list[str]:
+    """The printed evaluation: accuracy, macro-F1, calibration, FER+, one line per class."""
+    cal = report["calibration"]
+    lines = [f"{report['split']} accuracy {report['accuracy']:.4f}  macro-F1 "
+             f"{report['macro_f1']:.4f}  ECE {cal['ece_before']:.4f} -> "
+             f"{cal['ece_after']:.4f} (T={cal['temperature']:.3f})"]
+    if "ferplus_majority_accuracy" in report:
+        lines.append(f"FER+ majority-vote accuracy {report['ferplus_majority_accuracy']:.4f} "
+                     f"on {report['ferplus_rows']} faces")
+    for name, row in report["per_class"].items():
+        lines.append(f"  {name:9s} precision {row['precision']:.3f}  recall "
+                     f"{row['recall']:.3f}  F1 {row['f1']:.3f}  n={row['support']}")
+    return lines
 
 
 def _uses_landmarks(run_dir: Path) -> bool:

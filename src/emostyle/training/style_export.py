@@ -38,7 +38,7 @@ import torch.nn as nn
 from emostyle.errors import EmostyleError
 from emostyle.model_files import style_graph_path
 from emostyle.styles import describe_style
-from emostyle.training.style_fit import StyleFitConfig
+from emostyle.training.style_fit import StyleFitConfig, load_style_run
 from emostyle.training.style_net import StyleNet, receptive_radius
 from emostyle.training.style_weights import net_from_onnx
 
@@ -280,6 +280,29 @@ def write_card(onnx_path: str | Path, card: dict) -> Path:
                 "companion_of": Path(onnx_path).name, "styles": card["styles"],
                 "created": card["created"]})
     return path
+
+
+def export_style_run(run_dir: str | Path, output: str | Path, name: str | None = None,
+                     summary: str = "", command: str = "") -> dict:
+    """Export a train-style run to ``output`` (with its graphs and cards); the parity report.
+
+    ``command`` goes in the card; without one, the run's ``command.txt`` does.
+    """
+    run_dir, output = Path(run_dir), Path(output)
+    net, cfg, metrics = load_style_run(run_dir)
+    report = export_style_onnx(net, output)
+    if not command and (run_dir / "command.txt").is_file():
+        command = (run_dir / "command.txt").read_text().strip()
+    card = style_card(name or output.stem, net, cfg, metrics, output, report, summary=summary,
+                      command=command)
+    write_card(output, card)
+    return report
+
+
+def export_line(output: Path, report: dict) -> str:
+    """What a style export wrote and how close ONNX Runtime came to PyTorch."""
+    return (f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB) and its card; parity "
+            f"max |pixel diff| {report['max_abs_pixel_diff']:.1e} (0..255)")
 
 
 def _write_json(path: Path, doc: dict) -> Path:

@@ -466,6 +466,16 @@ def train_single_styles(cfg: StyleFitConfig, out: str | Path, resume: bool = Fal
     return results
 
 
+def run_line(name: str, metrics: dict) -> str:
+    """One line on a finished run: iterations, minutes and the held-out losses."""
+    hold = metrics.get("holdout", {}).get("mean")
+    line = f"{name}: {metrics['iterations']} iterations in {metrics['train_seconds'] / 60:.1f} min"
+    if hold:
+        line += (f"; held-out content loss {hold['content_weighted']:.4g}, style loss "
+                 f"{hold['style_weighted']:.4g} (weighted, mean over styles)")
+    return line
+
+
 def load_style_run(run_dir: str | Path) -> tuple[StyleNet, StyleFitConfig, dict]:
     """The trained network (eval, float32), its config and metrics.json (empty if unfinished)."""
     run_dir = Path(run_dir)
