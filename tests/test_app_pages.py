@@ -107,6 +107,31 @@ def test_upload_paints_the_picture(app):
     assert "each face in its own style (\U0001F604 happy)" in captions[1]
 
 
+@needs_styles
+def test_a_session_keeps_one_upload_and_one_painting(app):
+    from emostyle.app import ui
+
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    photo, painting = app.session_state[ui.UPLOAD_SLOT], app.session_state[ui.PAINTING_SLOT]
+    app.slider(key="min_score").set_value(0.5)  # a rerun: nothing decoded or painted again
+    app.run()
+    assert app.session_state[ui.UPLOAD_SLOT][1] is photo[1]
+    assert app.session_state[ui.PAINTING_SLOT][1] is painting[1]
+    app.slider(key="style_strength").set_value(0.5)  # another painting replaces the first
+    app.run()
+    assert app.session_state[ui.UPLOAD_SLOT][1] is photo[1]
+    assert app.session_state[ui.PAINTING_SLOT][0] != painting[0]
+    flipped = np.ascontiguousarray(np.asarray(Image.open(EXAMPLE))[:, ::-1])
+    upload(app, "flipped.jpg", jpeg_bytes(flipped))  # a new photo replaces both
+    assert app.session_state[ui.UPLOAD_SLOT][0] != photo[0]
+    assert app.session_state[ui.PAINTING_SLOT][0][0] != painting[0][0]
+    app.file_uploader(key="upload").set_value(None)  # cleared: nothing is held
+    app.run()
+    assert not app.exception
+    assert ui.UPLOAD_SLOT not in app.session_state
+    assert ui.PAINTING_SLOT not in app.session_state
+
+
 def test_photo_from_the_camera(app):
     app.segmented_control(key="source").set_value("Camera")
     app.run()

@@ -295,7 +295,8 @@ def load_stylizer(model: str = "styles"):  # noqa: ANN201 - emostyle.stylizer.St
         raise StylesUnavailable(f"style transfer is not part of this installation ({exc})"
                                 ) from None
     try:
-        return Stylizer(model)
+        # The app paints now and then, each photo at its own size: memory goes back after each.
+        return Stylizer(model, release_memory=True)
     except ModelNotFoundError as exc:
         raise StylesUnavailable(f"the style model is not installed: {exc}") from None
 

@@ -172,6 +172,7 @@ def page() -> None:
                "photo in its mood.")
     file = picture_input()
     if file is None:
+        ui.forget_upload()
         st.info("Upload a photo with faces, or take one with the camera, to begin.", icon="👆")
         return
     data = file.getvalue()
@@ -209,4 +210,4 @@ def page() -> None:
               engine.analysis_json(analysis, analyzer.model_name, upload.notes))
 
 
-ui.guarded(page)
+ui.guarded(page, release_memory=True)
