@@ -140,8 +140,8 @@ def show_painting(upload: engine.Upload, key: str, analysis: Analysis):  # noqa:
             return None
         choice = engine.choose_style(analysis, request, stylizer)
         try:
-            styled = ui.painted(key, choice.key, astuple(request), "styles", upload.image,
-                                choice, request)
+            styled = ui.painted(key, choice.key, astuple(request), engine.style_model_name(),
+                                upload.image, choice, request)
         except EmostyleError as exc:  # e.g. a styles.toml naming a style the model lacks
             st.warning(f"This picture could not be painted: {exc}", icon="🖼️")
             return None
