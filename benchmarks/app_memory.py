@@ -8,17 +8,24 @@ uploads ``--uploads`` different JPEGs one after the other: generated photos of `
 (noise, shapes and the example astronaut, so every one has a face to read and paint). After each
 upload it reads this process's RSS from ``/proc/self/status`` (and the peak of that upload, via
 ``/proc/self/clear_refs``); then the upload is removed and the page rerun, as when the user
-clears it. ``idle`` is the start page before any upload. Prints a table and writes
-``benchmarks/results/app_memory.json`` (``--json`` for another file).
+clears it. ``idle`` is the start page before any upload; ``libraries`` is what importing the
+libraries the first upload brings in (Altair and pandas for the charts, ONNX Runtime) adds to
+it, once per process. Prints a table and writes ``benchmarks/results/app_memory.json``
+(``--json`` for another file); ``--undo arena`` or ``--undo trim`` measures the page without
+one of its memory fixes. With ``PYTHONPATH`` on an older checkout's ``src`` it measures
+that code with the same photos (``benchmarks/results/app_memory_before.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -46,6 +53,14 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def trim_heap() -> None:
+    """glibc's ``malloc_trim(0)``, here directly, so the script measures code without it too."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 def settled_rss() -> float:
@@ -78,16 +93,37 @@ def phone_photo(width: int, height: int, seed: int) -> bytes:
     return data.tobytes()
 
 
+def undo(fix: str) -> None:
+    """Take one of the memory fixes out, before the page is first run (``--undo``)."""
+    from emostyle.app import engine
+
+    if fix == "arena":
+        from emostyle.stylizer import Stylizer
+
+        engine.load_stylizer = lambda model="styles": Stylizer(model)
+    else:  # the page imports release_freed_memory when it first runs, after this
+        import emostyle.memory
+
+        emostyle.memory.release_freed_memory = lambda: False
+
+
 def measure(uploads: int, width: int, height: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from emostyle.app import server
 
     photos = [phone_photo(width, height, seed) for seed in range(uploads)]
+    # Making them leaves freed heap behind; without this, idle would vary by ~40 MB a run.
+    trim_heap()
     at = AppTest.from_file(str(server.MAIN_SCRIPT), default_timeout=900)
     at.run()
     assert not at.exception, at.exception
     idle = settled_rss()
+    import altair  # noqa: F401 - what the first upload imports anyway, measured on its own
+    import pandas  # noqa: F401
+
+    import emostyle.stylizer  # noqa: F401 - and ONNX Runtime with it
+    libraries = settled_rss() - idle
     peaks_ok = reset_peak()
     rows = []
     for i, data in enumerate(photos):
@@ -113,15 +149,17 @@ def measure(uploads: int, width: int, height: int) -> dict:
     cleared = settled_rss()
     return {
         "what": f"photo page in AppTest, {uploads} uploads of {width}x{height} JPEGs",
-        "command": "python benchmarks/app_memory.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/app_memory.py", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "idle_rss_mb": round(idle, 1),
+        "libraries_mb": round(libraries, 1),
         "peak_rss_mb": round(max([r["peak_mb"] or 0 for r in rows] + [status_mb("VmHWM")]),
                              1),
         "after_uploads_rss_mb": round(shown, 1),
         "after_uploads_over_idle_mb": round(shown - idle, 1),
         "after_clear_rss_mb": round(cleared, 1),
         "after_clear_over_idle_mb": round(cleared - idle, 1),
+        "after_clear_over_idle_and_libraries_mb": round(cleared - idle - libraries, 1),
         "uploads": rows,
     }
 
@@ -131,13 +169,25 @@ def main() -> None:
     ap.add_argument("--uploads", type=int, default=10)
     ap.add_argument("--size", default="4000x3000", help="WIDTHxHEIGHT of each photo")
     ap.add_argument("--json", type=Path, default=RESULT)
+    ap.add_argument("--note", default="", help="what code was measured, kept in the JSON")
+    ap.add_argument("--undo", choices=["arena", "trim"],
+                    help="measure without one fix: the stylizer keeps ONNX Runtime's arena, or "
+                         "the page does not malloc_trim")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
+    if args.undo:
+        undo(args.undo)
     result = measure(args.uploads, width, height)
-    print(f"idle {result['idle_rss_mb']} MB, peak {result['peak_rss_mb']} MB, after the "
-          f"uploads {result['after_uploads_rss_mb']} MB (+{result['after_uploads_over_idle_mb']}"
-          f"), upload cleared {result['after_clear_rss_mb']} MB "
-          f"(+{result['after_clear_over_idle_mb']})")
+    if args.note:
+        result["note"] = args.note
+    if args.undo:
+        result["undone"] = args.undo
+    r = result
+    print(f"idle {r['idle_rss_mb']} MB, libraries +{r['libraries_mb']}, peak {r['peak_rss_mb']}"
+          f" MB, after the uploads {r['after_uploads_rss_mb']} MB "
+          f"(+{r['after_uploads_over_idle_mb']}), upload cleared {r['after_clear_rss_mb']} MB "
+          f"(+{r['after_clear_over_idle_mb']}; "
+          f"+{r['after_clear_over_idle_and_libraries_mb']} beside the libraries)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
