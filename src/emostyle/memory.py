@@ -1,9 +1,10 @@
 """Hand memory that a long-lived process has freed back to the operating system.
 
 glibc's malloc keeps freed blocks below its mmap threshold (which grows to 32 MB once large
-blocks have been freed) in its heaps, one per thread that allocated, for reuse; after a
-4000x3000 photo went through the web app, 40 to 120 MB of them stayed resident with nothing in
-them (benchmarks/app_memory.py). ``malloc_trim(0)`` returns them. Training wants the opposite
+blocks have been freed) in its heaps, one per thread that allocated, for reuse. ``malloc_trim(0)``
+returns them: the web app's photo page held 24 MB less with it after ten 4000x3000 uploads
+(benchmarks/results/app_memory_undo_trim.json against app_memory.json), and right after a
+painting, before the page's other fixes, it gave back 40 to 150 MB. Training wants the opposite
 (see :mod:`emostyle.training.allocator`); a server between requests wants this.
 """
 
