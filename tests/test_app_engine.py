@@ -289,6 +289,84 @@ def test_mirror_frame_fits_the_10_fps_budget(face_model, astronaut):
     assert median_ms < 100
 
 
+class SignalsItsWork:
+    """An analyser's inner :class:`Analyzer` that says when a call is under way (inside the
+    lock), so a test can send a mirror frame exactly then."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001 - pipeline.Analyzer
+        self.inner, self.busy = inner, threading.Event()
+
+    def analyze(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self.busy.set()
+        try:
+            return self.inner.analyze(*args, **kwargs)
+        finally:
+            self.busy.clear()
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.inner, name)
+
+
+def mirror_waits_during_photo_work(photo_analyzer: engine.SharedAnalyzer,
+                                   session: MirrorSession, photo: np.ndarray, frame: bytes,
+                                   frames: int) -> tuple[list[float], list[float]]:
+    """Seconds each mirror frame queued for its analyser, each sent while a phone-size photo
+    was being analysed in another thread; and each photo analysis' own work."""
+    inner = photo_analyzer._analyzer
+    signal = SignalsItsWork(inner)
+    works: list[float] = []
+    stop = threading.Event()
+
+    def photos() -> None:
+        while not stop.is_set():
+            works.append(photo_analyzer.analyze_timed(photo)[2])
+
+    photo_analyzer._analyzer = signal
+    thread = threading.Thread(target=photos)
+    thread.start()
+    try:
+        waits = []
+        for _ in range(frames):
+            assert signal.busy.wait(60), "the photo analysis never started"
+            waits.append(session.process(frame)["wait_ms"] / 1000)
+    finally:
+        stop.set()
+        thread.join()
+        photo_analyzer._analyzer = inner
+    return waits, works
+
+
+def test_photo_uploads_do_not_queue_the_mirror(face_model, astronaut, astronaut_face):
+    """A photo being analysed for the photo page never holds the mirror's analyser.
+
+    Each page builds its analysers in its own place (``ui.analyzer`` for the photo page,
+    ``MirrorService`` for the mirror), so a 4096x3072 upload takes turns only with other
+    uploads. The control below shows the measurement sees queueing when they do share one.
+    """
+    pytest.importorskip("streamlit", reason="the photo page needs the app extra (streamlit)")
+    from emostyle.app import ui
+
+    from .conftest import tile_faces
+
+    group = tile_faces(astronaut_face, 12)
+    photo = cv2.resize(group, (4096, round(4096 * group.shape[0] / group.shape[1])))
+    frame = jpeg_frame(astronaut)
+    page_analyzer = ui.analyzer("default", True)
+    session = MirrorService().session("default")
+    session.process(frame)  # models loaded before anything is timed
+    page_analyzer.analyze(photo)
+    waits, works = mirror_waits_during_photo_work(page_analyzer, session, photo, frame, 4)
+    shared, more = mirror_waits_during_photo_work(page_analyzer, MirrorSession(page_analyzer),
+                                                  photo, frame, 2)
+    # Relative, not in ms: on a loaded 2-core machine everything is slower, the ratio is not.
+    bound = float(np.median(works + more)) / 3
+    print(f"mirror frames queued {[round(w * 1000, 1) for w in waits]} ms while photos took "
+          f"{[round(w * 1000) for w in works]} ms each; sharing the page's analyser they "
+          f"would queue {[round(w * 1000) for w in shared]} ms")
+    assert max(waits) < bound, (waits, works)
+    assert max(shared) > bound, (shared, more)  # the control: sharing one analyser queues
+
+
 def test_mirror_service_accepts_only_bundled_models():
     service = MirrorService()
     with pytest.raises(InputError, match="unknown model"):

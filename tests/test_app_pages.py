@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 
@@ -106,6 +107,56 @@ def test_upload_paints_the_picture(app):
     assert not app.exception and not app.error
     captions = [img.proto.imgs[0].caption for img in app.get("image")]
     assert "each face in its own style (\U0001F604 happy)" in captions[1]
+
+
+@needs_styles
+def test_a_session_keeps_one_upload_and_one_painting(app):
+    from emostyle.app import ui
+
+    upload(app, "astronaut.jpg", EXAMPLE.read_bytes())
+    photo, painting = app.session_state[ui.UPLOAD_SLOT], app.session_state[ui.PAINTING_SLOT]
+    app.slider(key="min_score").set_value(0.5)  # a rerun: nothing decoded or painted again
+    app.run()
+    assert app.session_state[ui.UPLOAD_SLOT][1] is photo[1]
+    assert app.session_state[ui.PAINTING_SLOT][1] is painting[1]
+    app.slider(key="style_strength").set_value(0.5)  # another painting replaces the first
+    app.run()
+    assert app.session_state[ui.UPLOAD_SLOT][1] is photo[1]
+    assert app.session_state[ui.PAINTING_SLOT][0] != painting[0]
+    flipped = np.ascontiguousarray(np.asarray(Image.open(EXAMPLE))[:, ::-1])
+    upload(app, "flipped.jpg", jpeg_bytes(flipped))  # a new photo replaces both
+    assert app.session_state[ui.UPLOAD_SLOT][0] != photo[0]
+    assert app.session_state[ui.PAINTING_SLOT][0][0] != painting[0][0]
+    app.file_uploader(key="upload").set_value(None)  # cleared: nothing is held
+    app.run()
+    assert not app.exception
+    assert ui.UPLOAD_SLOT not in app.session_state
+    assert ui.PAINTING_SLOT not in app.session_state
+
+
+@needs_styles
+def test_the_page_paints_with_the_apps_style_model(face_model, tmp_path, monkeypatch):
+    """``emostyle app --style-model FILE``: a style only that model has is painted with it."""
+    from emostyle.app import engine
+    from emostyle.model_files import style_model_files
+
+    for f in style_model_files(BUNDLED_DIR / "styles_default.onnx"):
+        shutil.copy(f, tmp_path / f.name)
+    card_file = tmp_path / "styles_default.json"
+    card = json.loads(card_file.read_text())
+    card["styles"][0]["name"] = card["emotion_styles"]["angry"] = "dots"  # a renamed style
+    card_file.write_text(json.dumps(card))
+    monkeypatch.setenv(engine.STYLE_MODEL_ENV, str(tmp_path / "styles_default.onnx"))
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.run()
+    upload(at, "astronaut.jpg", EXAMPLE.read_bytes())
+    at.radio(key="style_mode").set_value("emotion")
+    at.run()
+    at.selectbox(key="style_emotion").set_value("dots")
+    at.run()
+    assert not at.exception and not at.warning, texts(at.warning)
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert len(captions) == 2 and "dots" in captions[1], captions
 
 
 def test_photo_from_the_camera(app):

@@ -545,3 +545,33 @@ def test_face_model_size_and_hash_are_the_pinned_file(face_model):
     assert f"`face_detection_yunet_2026may.onnx` ({size}, MIT," in data
     assert f"The face detector (YuNet, {size}) is the one file not bundled" in " ".join(
         README.split())
+
+
+def test_app_doc_memory_figures_are_the_result_files():
+    doc = (ROOT / "docs" / "app.md").read_text(encoding="utf-8")
+    before, now = result("app_memory_before.json"), result("app_memory.json")
+    fields = {"idle": ["idle_rss_mb"], "the libraries": ["libraries_mb"],
+              "peak": ["peak_rss_mb"],
+              "after the": ["after_uploads_rss_mb", "after_uploads_over_idle_mb"],
+              "upload cleared": ["after_clear_rss_mb", "after_clear_over_idle_mb"]}
+    rows = table(doc, "RSS, MB")
+    assert len(rows) == len(fields)
+    for row, (start, keys) in zip(rows, fields.items(), strict=True):
+        assert row["RSS, MB"].startswith(start), row
+        for column, r in (("before", before), ("now", now)):
+            numbers = printed(row[column])
+            assert len(numbers) == len(keys), row
+            assert all(shown(n, r[k]) for n, k in zip(numbers, keys, strict=True)), (row, r)
+    n = len(now["uploads"])
+    assert before["what"] == now["what"] == f"photo page in AppTest, {n} uploads of 4000x3000 JPEGs"
+    assert f"uploads {n} generated 4000x3000 JPEGs" in " ".join(doc.split())
+    assert all(r["painted"] for r in now["uploads"] + before["uploads"])
+    text = " ".join(doc.split())
+    for fix, words in (("arena", "MB with it kept"), ("trim", "MB without it")):
+        undone = result(f"app_memory_undo_{fix}.json")
+        assert undone["undone"] == fix and undone["what"] == now["what"]
+        assert f"{undone['after_uploads_rss_mb']:.0f} {words}" in text, fix
+    trim = result("app_memory_undo_trim.json")
+    assert (f"({trim['after_clear_rss_mb']:.0f} instead of {now['after_clear_rss_mb']:.0f} MB "
+            "with the upload cleared)") in text
+    assert f"against {now['after_uploads_rss_mb']:.0f} MB with all of them" in text

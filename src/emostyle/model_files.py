@@ -186,6 +186,21 @@ def session_options(threads: int | None, memory_pattern: bool = True) -> ort.Ses
     return opts
 
 
+def releasing_run_options() -> ort.RunOptions:
+    """Run options that hand ONNX Runtime's CPU arena back at the end of every run.
+
+    The arena otherwise keeps its largest size for the life of the session: a process holding
+    160 MB that painted a 4096x3072 photo at 768 px three times held 347 MB afterwards, and
+    169 MB with these options (both after ``malloc_trim``; the peak fell from 477 to 375 MB).
+    For a server that runs a graph now and then; a loop feeding one size keeps its arena.
+    """
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
+
+
 def open_session(path: str | Path, threads: int | None = None,
                  providers: list[str] | None = None, memory_pattern: bool = True
                  ) -> ort.InferenceSession:

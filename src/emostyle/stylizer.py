@@ -34,7 +34,13 @@ import numpy as np
 import onnxruntime as ort
 
 from emostyle.errors import InputError, ModelNotFoundError
-from emostyle.model_files import open_session, read_card, resolve_model, style_graph_path
+from emostyle.model_files import (
+    open_session,
+    read_card,
+    releasing_run_options,
+    resolve_model,
+    style_graph_path,
+)
 from emostyle.styles import StyleCatalogue, default_toml_path
 
 MIN_SIDE = 32  # smaller pictures are edge-padded to this for the network, then cropped back
@@ -47,12 +53,16 @@ class Stylizer:
     ``styles_toml``: a TOML file mapping emotions to other styles of this model (see
     :mod:`emostyle.styles`); by default ``$EMOSTYLE_STYLES`` or
     ``~/.config/emostyle/styles.toml`` when present; ``False`` ignores both.
+    ``release_memory``: hand ONNX Runtime's working memory back after every call, for a server
+    that paints a picture now and then (the web app); a video, painting frame after frame of one
+    size, is faster keeping it.
     """
 
     def __init__(self, model: str | Path = "styles", styles_toml: str | Path | bool | None = None,
                  threads: int | None = None, providers: list[str] | None = None,
                  tile: int = 768, overlap: int | None = None,
-                 stats_side: int | None = None, max_pixels: int = 1024 * 1024) -> None:
+                 stats_side: int | None = None, max_pixels: int = 1024 * 1024,
+                 release_memory: bool = False) -> None:
         self.model_path = resolve_model(model)
         self.model_card = read_card(self.model_path)
         self.card = self.model_card.data  # the JSON itself, as before
@@ -74,6 +84,7 @@ class Stylizer:
         if self.tile < 2 * self.overlap + MIN_SIDE:
             raise InputError(f"tile {self.tile} is too small for an overlap of {self.overlap}")
         self._threads, self._providers = threads, providers or ["CPUExecutionProvider"]
+        self._run_options = releasing_run_options() if release_memory else None
         self._session = self._load(self.model_path, {"image", "style_weights"})
         self._tiling: ort.InferenceSession | None = None  # loaded when a picture needs tiles
         self._map: ort.InferenceSession | None = None  # loaded for per-region styles
@@ -221,13 +232,14 @@ class Stylizer:
         else:
             feed = {"image": x, "style_weights": w[None].astype(np.float32)}
             if stats is None and not measure:
-                out = self._session.run(["stylized"], feed)[0]
+                out = self._session.run(["stylized"], feed, self._run_options)[0]
                 return out[0, :, :h, :wd].transpose(1, 2, 0), None
             session = self._tiling_session()
         feed["norm_stats"] = (stats if stats is not None
                               else np.zeros((1, self.stats_size), np.float32))
         feed["stats_mix"] = np.full((1,), 1.0 if stats is not None else 0.0, np.float32)
-        out, measured = session.run(["stylized", "norm_stats_out"], feed)
+        out, measured = session.run(["stylized", "norm_stats_out"], feed,
+                                    self._run_options)
         return out[0, :, :h, :wd].transpose(1, 2, 0), measured
 
     def _network(self, rgb: np.ndarray, w: np.ndarray,

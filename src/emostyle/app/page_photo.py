@@ -141,8 +141,8 @@ def show_painting(upload: engine.Upload, key: str, analysis: Analysis):  # noqa:
             return None
         choice = engine.choose_style(analysis, request, stylizer)
         try:
-            styled = ui.painted(key, choice.key, astuple(request), "styles", upload.image,
-                                choice, request)
+            styled = ui.painted(key, choice.key, astuple(request), engine.style_model_name(),
+                                upload.image, choice, request)
         except EmostyleError as exc:  # e.g. a styles.toml naming a style the model lacks
             st.warning(f"This picture could not be painted: {exc}", icon="🖼️")
             return None
@@ -173,6 +173,7 @@ def page() -> None:
                "photo in its mood.")
     file = picture_input()
     if file is None:
+        ui.forget_upload()
         st.info("Upload a photo with faces, or take one with the camera, to begin.", icon="👆")
         return
     too_large = engine.upload_too_large(file.name or "the photo", file.size)
@@ -214,4 +215,4 @@ def page() -> None:
               engine.analysis_json(analysis, analyzer.model_name, upload.notes))
 
 
-ui.guarded(page)
+ui.guarded(page, release_memory=True)
