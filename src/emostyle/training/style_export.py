@@ -261,10 +261,25 @@ def style_card(name: str, net: StyleNet, cfg: StyleFitConfig, metrics: dict, onn
             "precision": metrics.get("precision",
                                      "bf16 autocast" if cfg.amp else "float32"),
             "command": command,
+            # A warm start's earlier training is part of the model: what it started from.
+            "started_from": started_from(cfg.init) if cfg.init else None,
         },
         "metrics": {"holdout": holdout} if holdout else {},
         "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+
+
+def started_from(init: str) -> dict:
+    """The training record of the model a warm-started run began with (from its card)."""
+    from emostyle.model_files import load_card
+
+    try:
+        before = load_card(init).get("training", {})
+    except EmostyleError:
+        return {"file": Path(init).name}
+    return {"file": Path(init).name,
+            **{k: before.get(k) for k in ("train_seconds", "images_seen", "iterations",
+                                          "crop", "started_from")}}
 
 
 def write_card(onnx_path: str | Path, card: dict) -> Path:
