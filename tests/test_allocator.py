@@ -10,7 +10,7 @@ import pytest
 SCRIPT = """
 import resource, sys
 import numpy as np
-from emostyle.training.allocator import keep_freed_memory
+from emostyle.memory import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else False
 a = np.ones(40_000_000 // 8); del a  # warm-up: the heap (or mapping) exists once
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

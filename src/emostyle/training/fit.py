@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from emostyle.errors import EmostyleError
-from emostyle.training.allocator import keep_freed_memory
+from emostyle.memory import keep_freed_memory
 from emostyle.training.architectures import create_model
 from emostyle.training.augment import AugmentConfig, augment_batch
 from emostyle.training.datasets import FaceSet, Splits, load_dataset

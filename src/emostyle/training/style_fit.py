@@ -28,7 +28,7 @@ import torch
 
 from emostyle.errors import DatasetError, EmostyleError, InputError
 from emostyle.images import iter_image_files, read_image, write_image
-from emostyle.training.allocator import keep_freed_memory
+from emostyle.memory import keep_freed_memory
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
 from emostyle.training.style_net import StyleNet, StyleNetConfig
