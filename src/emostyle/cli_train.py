@@ -14,7 +14,7 @@ import typer
 
 from emostyle.cli_common import OverwriteOpt, out, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
-from emostyle.model_files import check_style_model_output, resolve_model, style_model_files
+from emostyle.model_files import check_style_model_output
 from emostyle.outputs import OutputPlan
 
 
@@ -287,6 +287,7 @@ def add_style(
                    ] = Path("vgg16_imagenet_caffe_features_fp16.pth"),
     minutes: Annotated[float, typer.Option(help="CPU minutes of training.")] = 10.0,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Add a painting as one more style: only its normalisation row is trained."""
 
@@ -295,11 +296,9 @@ def add_style(
         from emostyle.training.add_style import AddStyleConfig, summary_lines
         from emostyle.training.add_style import add_style as run_add_style
 
-        source = resolve_model(model)
-        check_style_model_output(output, "-o", False, style_model_files(source) + [painting])
         cfg = AddStyleConfig(str(painting), name, str(content_dir), str(vgg), emotion,
                              minutes=minutes, threads=threads)
-        added = run_add_style(model, output, cfg)
+        added = run_add_style(model, output, cfg, overwrite=overwrite)
         for line in summary_lines(added, name, output):
             out.print(line)
         return 0

@@ -27,7 +27,13 @@ import torch
 from emostyle.emotions import EMOTIONS, SYNONYMS
 from emostyle.errors import EmostyleError, InputError
 from emostyle.images import read_image
-from emostyle.model_files import load_card, resolve_model, style_graph_path
+from emostyle.model_files import (
+    check_style_model_output,
+    load_card,
+    resolve_model,
+    style_graph_path,
+    style_model_files,
+)
 from emostyle.styles import describe_style
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
@@ -95,9 +101,13 @@ def freeze_all_but_last_style(net: StyleNet) -> list[torch.nn.Parameter]:
 
 
 def add_style(source: str | Path, output: str | Path, cfg: AddStyleConfig,
-              stream: object = None) -> dict:
+              stream: object = None, overwrite: bool = False) -> dict:
     """Train ``cfg``'s painting as one more style of ``source``; write ``output`` (+ graphs,
-    card). Returns the card's ``added_style`` section (losses of every style)."""
+    card). Returns the card's ``added_style`` section (losses of every style).
+
+    All six files of ``output`` are checked before training: none may be a file of the source
+    or the painting, and none is replaced unless ``overwrite``.
+    """
     src_path = resolve_model(source)
     output = Path(output)
     if output.suffix != ".onnx":
@@ -105,8 +115,8 @@ def add_style(source: str | Path, output: str | Path, cfg: AddStyleConfig,
     if output.resolve() == src_path.resolve():
         raise InputError(f"{output}: is the source model; the source is never modified, "
                          "choose another -o")
-    if output.exists():
-        raise InputError(f"{output}: exists; choose another -o")
+    check_style_model_output(output, "-o", overwrite,
+                             style_model_files(src_path) + [Path(cfg.painting)])
     if not output.parent.is_dir():
         raise InputError(f"{output.parent}: no such folder")
     base = load_card(src_path)
