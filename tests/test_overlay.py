@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emostyle import overlay
 from emostyle.overlay import (
     COMPACT_FACE_PX,
     UNCERTAIN_RGB,
@@ -14,6 +15,7 @@ from emostyle.overlay import (
     plan_labels,
 )
 from emostyle.results import Analysis, Face
+from emostyle.uncertainty import UNCERTAIN_LABEL
 
 HAPPY = (0.02, 0.01, 0.02, 0.9, 0.02, 0.02, 0.01)
 
@@ -58,6 +60,25 @@ def test_twenty_faces_labels_do_not_overlap_and_stay_inside():
     assert_readable(labels, width, height)
     # here every face big enough for a label found room for one; the others have the mark
     assert all(lb.compact == (lb.face.box[2] < COMPACT_FACE_PX) for lb in labels)
+    # what was drawn has the size the plan measured (a front end drawing from the plan alone
+    # relies on it)
+    assert all(lb.patch.shape == (lb.height, lb.width, 4) for lb in labels)
+
+
+def test_planning_measures_labels_without_drawing_them(monkeypatch):
+    """The live mirror plans every frame and draws in the browser: no pixels on the server."""
+    def no_drawing(*args):  # noqa: ANN002, ANN202
+        raise AssertionError("plan_labels drew a label")
+
+    monkeypatch.setattr(overlay, "label_patch", no_drawing)
+    monkeypatch.setattr(overlay, "mark_patch", no_drawing)
+    faces = crowd(620, 480, SIDES, cols=5, pitch=(124, 118), origin=(10, 8))
+    labels = plan_labels(faces, 620, 480)
+    assert {lb.compact for lb in labels} == {True, False}
+    for lb in labels:
+        face = lb.face
+        said = UNCERTAIN_LABEL if face.uncertain else f"{face.emotion} {face.confidence:.0%}"
+        assert (lb.text, lb.text_px >= 12) == ((None, False) if lb.compact else (said, True))
 
 
 def test_a_dense_crowd_falls_back_to_compact_marks_without_overlap():

@@ -5,16 +5,18 @@ left of its face, at the first place that stays inside the picture and overlaps 
 before it (nor, where possible, another face). A face too small to carry a label gets a compact
 mark instead: its emoji alone, scaled to the face.
 
-Drawing works in place on small slices of the picture (no full-size copy), so annotating a
-100-megapixel photo costs little memory. Emoji come from bundled PNG glyphs, so they render as
-emoji on machines with no emoji font.
+Planning is geometry alone (each label's size comes from its text's measure, no pixel is drawn),
+so front ends that draw the labels themselves, such as the live mirror's page, take the same
+plan cheaply. Drawing works in place on small slices of the picture (no full-size copy), so
+annotating a 100-megapixel photo costs little memory. Emoji come from bundled PNG glyphs, so they
+render as emoji on machines with no emoji font.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cv2
@@ -86,34 +88,82 @@ def _disc(face: Face) -> tuple[int, int, int, int]:
     return (70, 70, 70, 230) if face.uncertain else (255, 255, 255, 200)
 
 
+def label_text(face: Face) -> str:
+    """What a full label says: "happy 93%", or "can't tell" for an uncertain face."""
+    return UNCERTAIN_LABEL if face.uncertain else f"{face.emotion} {face.confidence:.0%}"
+
+
+def ink_rgb(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The text colour on a label of ``color``: white on dark colours, near-black on light."""
+    return (255, 255, 255) if sum(color) < 380 else (20, 20, 20)
+
+
+@lru_cache(maxsize=16)
+def _line_extent(text_px: int) -> tuple[int, int]:
+    _, top, _, bottom = _font(text_px).getbbox("Hg%")  # one height for every label of a size
+    return top, bottom
+
+
+# Measuring text is most of a plan's cost; the live mirror measures the same few labels
+# ("happy 93%" at one size) frame after frame.
+@lru_cache(maxsize=1024)
+def _text_span(text: str, text_px: int) -> tuple[int, int]:
+    left, _, right, _ = _font(text_px).getbbox(text)
+    return left, right
+
+
+@dataclass(frozen=True)
+class _LabelGeometry:
+    text: str
+    pad: int
+    glyph: int  # side of the emoji
+    inner: int  # height inside the padding
+    left: int  # the text's ink starts this far right of its origin
+    width: int
+    height: int
+
+
+def _label_geometry(face: Face, text_px: int) -> _LabelGeometry:
+    """The full label's size and inner layout, measured, not drawn: what plan and patch share."""
+    text = label_text(face)
+    left, right = _text_span(text, text_px)
+    top, bottom = _line_extent(text_px)
+    pad = max(2, text_px // 4)
+    glyph = round(1.25 * text_px)
+    inner = max(glyph, bottom - top)
+    return _LabelGeometry(text, pad, glyph, inner, left,
+                          pad + glyph + pad + right - left + pad, inner + 2 * pad)
+
+
 def label_patch(face: Face, text_px: int) -> np.ndarray:
     """The full label, RGBA: the emoji, then "happy 93%" (or "can't tell"), on a rounded box
     in the face's colour."""
-    text = UNCERTAIN_LABEL if face.uncertain else f"{face.emotion} {face.confidence:.0%}"
+    geo = _label_geometry(face, text_px)
     color = face_rgb(face)
     font = _font(text_px)
-    left, _, right, _ = font.getbbox(text)
-    _, top, _, bottom = font.getbbox("Hg%")  # one height for every label of this size
-    pad = max(2, text_px // 4)
-    glyph = emoji_glyph(_glyph_name(face), round(1.25 * text_px))
-    inner = max(glyph.shape[0], bottom - top)
-    img = Image.new("RGBA", (pad + glyph.shape[1] + pad + right - left + pad, inner + 2 * pad),
-                    (0, 0, 0, 0))
+    top, bottom = _line_extent(text_px)
+    pad, inner = geo.pad, geo.inner
+    glyph = emoji_glyph(_glyph_name(face), geo.glyph)
+    img = Image.new("RGBA", (geo.width, geo.height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     draw.rounded_rectangle((0, 0, img.width - 1, img.height - 1), radius=pad, fill=color + (235,))
     gx, gy = pad, pad + (inner - glyph.shape[0]) // 2
     draw.ellipse((gx, gy, gx + glyph.shape[1] - 1, gy + glyph.shape[0] - 1), fill=_disc(face))
     img.alpha_composite(Image.fromarray(glyph), (gx, gy))
-    dark = sum(color) < 380
-    draw.text((2 * pad + glyph.shape[1] - left, pad + (inner - (bottom - top)) // 2 - top),
-              text, font=font, fill=((255, 255, 255) if dark else (20, 20, 20)) + (255,))
+    draw.text((2 * pad + glyph.shape[1] - geo.left, pad + (inner - (bottom - top)) // 2 - top),
+              geo.text, font=font, fill=ink_rgb(color) + (255,))
     return np.asarray(img)
+
+
+def mark_side(face: Face) -> int:
+    """The compact mark's side: the emoji scaled to the face (10 to 256 px)."""
+    return int(min(max(0.45 * min(face.box[2], face.box[3]), 10), 256))
 
 
 def mark_patch(face: Face) -> np.ndarray:
     """The compact mark, RGBA: the emoji alone (the grey "can't tell" mark for an uncertain
     face), scaled to the face."""
-    side = int(np.clip(0.45 * min(face.box[2], face.box[3]), 10, 256))
+    side = mark_side(face)
     glyph = emoji_glyph(_glyph_name(face), side)
     if not face.uncertain:
         return glyph
@@ -125,17 +175,32 @@ def mark_patch(face: Face) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Label:
-    """One face's label or compact mark and where it goes in the picture."""
+    """One face's label or compact mark: where it goes in the picture and its size.
+
+    The pixels (:attr:`patch`) are drawn on first use only, so a plan costs no drawing.
+    """
 
     face: Face
-    patch: np.ndarray  # RGBA
     x: int
     y: int
+    width: int
+    height: int
     compact: bool  # the emoji alone, no text
+    text_px: int = 0  # the full label's type size; 0 for a compact mark
 
     @property
     def rect(self) -> Rect:
-        return self.x, self.y, self.patch.shape[1], self.patch.shape[0]
+        return self.x, self.y, self.width, self.height
+
+    @property
+    def text(self) -> str | None:
+        """What the label says; None for a compact mark."""
+        return None if self.compact else label_text(self.face)
+
+    @cached_property
+    def patch(self) -> np.ndarray:
+        """RGBA, ``height`` x ``width``: the label, or the compact mark."""
+        return mark_patch(self.face) if self.compact else label_patch(self.face, self.text_px)
 
 
 def _box(face: Face) -> Rect:
@@ -147,10 +212,12 @@ def _stroke(face: Face) -> int:
     return max(2, round(min(face.box[2], face.box[3]) / 60))
 
 
-def _overlap(a: Rect, b: Rect) -> int:
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0
+def _shared(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The area each of ``rects`` (K, 4) shares with each of ``others`` (M, 4): (K, M)."""
+    a, b = rects[:, None, :], others[None, :, :]
+    w = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    h = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    return np.maximum(w, 0) * np.maximum(h, 0)
 
 
 def _inside(rect: Rect, width: int, height: int) -> bool:
@@ -170,10 +237,10 @@ def _places(box: Rect, pw: int, ph: int, gap: int, width: int, height: int) -> l
              (x + (w - pw) // 2, below), (x + (w - pw) // 2, above),
              (right, y + (h - ph) // 2), (left, y + (h - ph) // 2),
              (x + gap, y + h - ph - gap), (x + gap, y + gap)]
+    hi_x, hi_y = max(0, width - pw), max(0, height - ph)
     out: list[Rect] = []
     for sx, sy in spots:
-        rect = (int(np.clip(sx, 0, max(0, width - pw))), int(np.clip(sy, 0, max(0, height - ph))),
-                pw, ph)
+        rect = (min(max(sx, 0), hi_x), min(max(sy, 0), hi_y), pw, ph)
         if rect not in out:
             out.append(rect)
     return out
@@ -189,49 +256,60 @@ def plan_labels(faces: Sequence[Face], width: int, height: int,
     fills the picture), then the compact mark; when nothing is free, the compact mark goes
     where it covers other labels, then other faces, least. Faces narrower than
     :data:`COMPACT_FACE_PX`, and every face when ``label`` is False, get only the compact mark.
+    Only sizes are measured; no label is drawn until its :attr:`Label.patch` is read.
     """
     boxes = [_box(f) for f in faces]
+    all_boxes = np.array(boxes, np.int64).reshape(-1, 4)
     order = sorted(range(len(faces)), key=lambda i: (-boxes[i][2] * boxes[i][3], boxes[i][1],
                                                       boxes[i][0]))
     placed: list[Label] = []
     for i in order:
         face, box = faces[i], boxes[i]
-        patches = [(mark_patch(face), True)]
+        side = mark_side(face)
+        sizes = [(side, side, True, 0)]  # (width, height, compact, text_px), best first
         if label and min(box[2], box[3]) >= COMPACT_FACE_PX:
             text_px = int(np.clip(0.16 * box[2], MIN_TEXT_PX, 96))
-            patch = label_patch(face, text_px)
-            if patch.shape[1] > width and text_px > MIN_TEXT_PX:  # a narrow picture
-                text_px = max(MIN_TEXT_PX, int(text_px * width / patch.shape[1]))
-                patch = label_patch(face, text_px)
-            patches.insert(0, (patch, False))
-        others = boxes[:i] + boxes[i + 1:]
-        placed.append(_place(face, box, patches, placed, others, width, height))
+            geo = _label_geometry(face, text_px)
+            if geo.width > width and text_px > MIN_TEXT_PX:  # a narrow picture
+                text_px = max(MIN_TEXT_PX, int(text_px * width / geo.width))
+                geo = _label_geometry(face, text_px)
+            sizes.insert(0, (geo.width, geo.height, False, text_px))
+        others = np.delete(all_boxes, i, axis=0)
+        placed.append(_place(face, box, sizes, placed, others, width, height))
     return placed
 
 
-def _place(face: Face, box: Rect, patches: list[tuple[np.ndarray, bool]],
-           placed: list[Label], others: list[Rect], width: int, height: int) -> Label:
+def _place(face: Face, box: Rect, sizes: list[tuple[int, int, bool, int]],
+           placed: list[Label], others: np.ndarray, width: int, height: int) -> Label:
     gap = _stroke(face) + 1
-    # (patch, compact, rect, labels covered, other faces covered, own face covered), best first
+    candidates = [(size, rect) for size in sizes
+                  for rect in _places(box, size[0], size[1], gap, width, height)]
+    inside = [_inside(rect, width, height) for _, rect in candidates]
+    # One matrix for every candidate against every obstacle: the labels placed so far, the
+    # other faces, this face (a crowd is planned every frame in the live mirror).
+    obstacles = np.array([p.rect for p in placed] + [box], np.int64).reshape(-1, 4)
+    shared = _shared(np.array([r for _, r in candidates], np.int64).reshape(-1, 4),
+                     np.concatenate([obstacles, others]))
+    n = len(placed)
+    labels, own, faces = (shared[:, :n].sum(1).tolist(), shared[:, n].tolist(),
+                          shared[:, n + 1:].sum(1).tolist())
+    # (size, rect, labels covered, other faces covered, own face covered), best first
     scored = []
-    for patch, compact in patches:
-        ph, pw = patch.shape[:2]
-        for rect in _places(box, pw, ph, gap, width, height):
-            if _inside(rect, width, height):
-                scored.append((patch, compact, rect, sum(_overlap(rect, p.rect) for p in placed),
-                               sum(_overlap(rect, b) for b in others), _overlap(rect, box)))
-            elif compact:  # kept for the last resort only
-                scored.append((patch, compact, rect, 1 << 62, 0, 0))
+    for k, (size, rect) in enumerate(candidates):
+        if inside[k]:
+            scored.append((size, rect, labels[k], faces[k], own[k]))
+        elif size[2]:  # a compact mark outside the picture: kept for the last resort only
+            scored.append((size, rect, 1 << 62, 0, 0))
 
     def small(covered: int, s: tuple) -> bool:
-        return covered <= FACE_OVERLAP_TOLERANCE * s[0].shape[0] * s[0].shape[1]
+        return covered <= FACE_OVERLAP_TOLERANCE * s[0][0] * s[0][1]
 
-    clear = [s for s in scored if s[3] == 0 and small(s[4], s)]
-    pick = (next((s for s in clear if small(s[5], s)), None)  # beside the face
-            or min(clear, key=lambda s: (s[1], s[5]), default=None)  # over its own edge
-            or min(scored, key=lambda s: (s[3], s[4], not s[1])))  # least covered
-    patch, compact, rect = pick[:3]
-    return Label(face, patch, rect[0], rect[1], compact)
+    clear = [s for s in scored if s[2] == 0 and small(s[3], s)]
+    pick = (next((s for s in clear if small(s[4], s)), None)  # beside the face
+            or min(clear, key=lambda s: (s[0][2], s[4]), default=None)  # over its own edge
+            or min(scored, key=lambda s: (s[2], s[3], not s[0][2])))  # least covered
+    (pw, ph, compact, text_px), (x, y, _, _) = pick[:2]
+    return Label(face, x, y, pw, ph, compact, text_px)
 
 
 def draw_boxes(image: np.ndarray, faces: Iterable[Face]) -> None:
