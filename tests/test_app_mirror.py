@@ -1,4 +1,5 @@
-"""The mirror's defences, without a server: frame headers, bombs, log rate, origin, capacity."""
+"""The mirror without a server: its defences (frame headers, bombs, log rate, origin, capacity)
+and its replies (labels laid out for a crowd)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,17 @@ from emostyle.app import mirror
 from emostyle.app.mirror import (
     LogLimiter,
     MirrorService,
+    MirrorSession,
     decode_frame,
+    face_replies,
     frame_size,
+    page_config,
     same_origin,
 )
+from emostyle.emotions import EMOTIONS
 from emostyle.errors import InputError
+from emostyle.overlay import COMPACT_FACE_PX
+from emostyle.results import Analysis, Face
 
 
 def png_bomb(width: int, height: int) -> bytes:
@@ -144,3 +151,104 @@ def test_reply_time_excludes_waiting_for_the_shared_analyser(face_model, astrona
     threading.Timer(0.5, lock.release).start()
     reply = session.process(frame)
     assert reply["wait_ms"] >= 400 and reply["ms"] < 300, reply
+
+
+# ------------------------------------------------------------------------ labels in a crowd
+
+# 20 faces 26 to 90 px, mixed so that neighbours differ, on a 5 x 4 grid whose last column and
+# row run to the right and bottom edges of a 640 x 480 frame: labels below or right of those
+# faces would leave the frame, and neighbours' labels collide if placed at one fixed spot.
+CROWD_SIDES = [90, 60, 45, 30, 26, 70, 52, 40, 34, 28, 80, 36, 64, 48, 32, 56, 42, 38, 75, 27]
+FRAME = (640, 480)
+
+
+def crowd_faces() -> list[Face]:
+    """A crowd for the mirror, every face readable and sure of its emotion (so each label has
+    its emotion's colour): tiny ones under :data:`COMPACT_FACE_PX`, others up to 90 px."""
+    faces = []
+    for i, side in enumerate(CROWD_SIDES):
+        col, row = i % 5, i // 5
+        x = 8 + col * 130 if col < 4 else FRAME[0] - side  # the last column at the edge
+        y = 6 + row * 118 if row < 3 else FRAME[1] - side  # the last row at the bottom
+        p = np.full(7, 0.025)
+        p[[3, 0, 4, 5, 1, 2][i % 6]] = 0.85  # happy, angry, sad, surprise, disgust, fear
+        faces.append(Face((float(x), float(y), float(side), float(side)), (), 0.9,
+                          tuple(float(v) for v in p / p.sum())))
+    return faces
+
+
+class CrowdAnalyzer:
+    """Stands in for the shared analyser: every frame shows the same crowd."""
+
+    def __init__(self, faces: list[Face]) -> None:
+        self.faces = tuple(faces)
+
+    def analyze_timed(self, image: np.ndarray, min_score: float) -> tuple[Analysis, float, float]:
+        return Analysis(self.faces, image.shape[1], image.shape[0]), 0.0, 0.0
+
+
+def assert_labels_readable(reply: dict) -> None:
+    """Every face's label inside the frame, none over another; compact marks on tiny faces."""
+    width, height = reply["width"], reply["height"]
+    rects = [(f["label"]["x"], f["label"]["y"], f["label"]["w"], f["label"]["h"])
+             for f in reply["faces"]]
+    for x, y, w, h in rects:
+        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height, (x, y, w, h)
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            apart = (min(a[0] + a[2], b[0] + b[2]) <= max(a[0], b[0])
+                     or min(a[1] + a[3], b[1] + b[3]) <= max(a[1], b[1]))
+            assert apart, (a, b)
+    for f in reply["faces"]:
+        lb = f["label"]
+        if min(f["box"][2:]) < COMPACT_FACE_PX:
+            assert lb["compact"] and lb["text"] is None and lb["w"] == lb["h"] < f["box"][2]
+        if not lb["compact"]:
+            assert lb["text"] == f"{f['emotion']} {f['confidence']:.0%}" and lb["text_px"] >= 12
+
+
+def test_a_crowded_frame_gets_labels_apart_and_inside_the_frame():
+    faces = crowd_faces()
+    replies = face_replies(faces, range(1, 21), *FRAME)
+    reply = {"width": FRAME[0], "height": FRAME[1], "faces": replies}
+    assert_labels_readable(reply)
+    assert [f["id"] for f in replies] == list(range(1, 21))
+    full = [f for f in replies if not f["label"]["compact"]]
+    assert len(full) >= 8, "the faces with room for a label get one"
+    # the old page put every label under its box: the bottom row's would have left the frame
+    assert any(f["label"]["y"] < f["box"][1] for f in replies if f["box"][1] > 400)
+
+
+def test_session_replies_carry_the_planned_labels():
+    """Through the real frame path (decode, tracking, smoothing), with the crowd as analysis."""
+    session = MirrorSession(CrowdAnalyzer(crowd_faces()))
+    frame = cv2.imencode(".jpg", np.full((FRAME[1], FRAME[0], 3), 90, np.uint8))[1].tobytes()
+    for _ in range(3):
+        reply = session.process(frame)
+    assert len(reply["faces"]) == 20 and {f["id"] for f in reply["faces"]} == set(range(1, 21))
+    assert_labels_readable(reply)
+    # the fields the page and older clients read are all still there
+    assert set(reply["faces"][0]) >= {"id", "box", "emotion", "emoji", "confidence",
+                                      "uncertain", "uncertain_reason", "probabilities"}
+
+
+def test_page_config_gives_each_label_colour_its_text_colour():
+    config = page_config()
+    assert set(config["ink"]) == set(EMOTIONS)
+    assert config["ink"]["sad"] == "#ffffff" and config["ink"]["happy"] == "#141414"
+
+
+def test_planning_a_crowd_costs_little_per_frame():
+    """The added server time per frame: plan the labels of 1 and of 20 faces (CPU time)."""
+    one, twenty = crowd_faces()[:1], crowd_faces()
+    took = {}
+    for name, faces in (("1 face", one), ("20 faces", twenty)):
+        face_replies(faces, range(len(faces)), *FRAME)
+        times = []
+        for _ in range(30):
+            started = time.process_time()
+            face_replies(faces, range(len(faces)), *FRAME)
+            times.append(time.process_time() - started)
+        took[name] = 1000 * float(np.median(times))
+    print("mirror label planning: " + ", ".join(f"{k} {v:.2f} ms" for k, v in took.items()))
+    assert took["20 faces"] < 25, took

@@ -1,10 +1,13 @@
 """The live emoji mirror: camera frames in over a WebSocket, faces and smoothed emotions out.
 
 The browser page (``static/mirror.html``) grabs camera frames with ``getUserMedia``, sends each
-one as a JPEG over a WebSocket and draws the emoji, boxes and probability bars itself from the
-JSON reply. Only one frame per browser is in flight at a time, so a slow machine lowers the
-frame rate instead of building a backlog. Each connection has its own :class:`FaceTracker`, which
-follows faces by box overlap and keeps a moving average of their probabilities.
+one as a JPEG over a WebSocket and draws the boxes, labels and probability bars itself from the
+JSON reply. Where each label goes is not the page's choice: the reply carries every face's label
+rectangle, planned by :func:`emostyle.overlay.plan_labels` as for still pictures and video, so
+labels in a crowd avoid each other and the frame's edge, and tiny faces get the compact mark.
+Only one frame per browser is in flight at a time, so a slow machine lowers the frame rate
+instead of building a backlog. Each connection has its own :class:`FaceTracker`, which follows
+faces by box overlap and keeps a moving average of their probabilities.
 
 These routes are served by the same process and port as the Streamlit pages (see
 :mod:`emostyle.app.server`).
@@ -16,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,7 +29,8 @@ import numpy as np
 from emostyle.app.engine import DEFAULT_DETECTION_SCORE, SharedAnalyzer, emotion_models, hex_color
 from emostyle.emotions import EMOJI, EMOTIONS
 from emostyle.errors import EmostyleError, InputError
-from emostyle.overlay import EMOJI_DIR, UNCERTAIN_RGB
+from emostyle.overlay import EMOJI_DIR, UNCERTAIN_RGB, ink_rgb, plan_labels, rgb
+from emostyle.results import Face
 from emostyle.tracking import FaceTracker
 from emostyle.uncertainty import UNCERTAIN_LABEL
 
@@ -147,6 +151,34 @@ def same_origin(headers: Mapping[str, str]) -> bool:
     return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
 
+def face_replies(faces: Sequence[Face], ids: Sequence[int], width: int, height: int
+                 ) -> list[dict]:
+    """Each face as the page draws it, in frame pixels, with its label laid out for the whole
+    ``width`` x ``height`` frame by :func:`emostyle.overlay.plan_labels`.
+
+    ``label`` is the label's rectangle (``x``, ``y``, ``w``, ``h``), whether it is the
+    ``compact`` mark (the emoji alone), and for a full label its ``text`` and type size
+    (``text_px``); the page draws it there, mirrored with the box, and fits its own font to it.
+    """
+    labels = {id(lb.face): lb for lb in plan_labels(faces, width, height)}
+    out = []
+    for face, track_id in zip(faces, ids, strict=True):
+        lb = labels[id(face)]
+        out.append({
+            "id": track_id,
+            "box": [round(v, 1) for v in face.box],
+            "emotion": face.emotion,
+            "emoji": face.emoji,
+            "confidence": round(face.confidence, 4),
+            "uncertain": face.uncertain,
+            "uncertain_reason": face.uncertain_reason,
+            "probabilities": [round(p, 4) for p in face.probabilities],
+            "label": {"x": lb.x, "y": lb.y, "w": lb.width, "h": lb.height,
+                      "compact": lb.compact, "text": lb.text, "text_px": lb.text_px},
+        })
+    return out
+
+
 class MirrorSession:
     """One browser's stream of frames: analyse, follow faces, smooth their probabilities."""
 
@@ -170,19 +202,8 @@ class MirrorSession:
         analysis, waited, worked = self.analyzer.analyze_timed(image, self.min_score)
         tracks = self.tracker.update(analysis.faces, self.frames)
         self.frames += 1
-        faces = []
-        for track in tracks:
-            face = FaceTracker.smoothed_face(track)
-            faces.append({
-                "id": track.track_id,
-                "box": [round(v, 1) for v in face.box],
-                "emotion": face.emotion,
-                "emoji": face.emoji,
-                "confidence": round(face.confidence, 4),
-                "uncertain": face.uncertain,
-                "uncertain_reason": face.uncertain_reason,
-                "probabilities": [round(p, 4) for p in face.probabilities],
-            })
+        faces = face_replies([FaceTracker.smoothed_face(t) for t in tracks],
+                             [t.track_id for t in tracks], image.shape[1], image.shape[0])
         if self.on_work is not None:
             self.on_work(worked)
         own = time.perf_counter() - started - waited
@@ -241,11 +262,17 @@ class MirrorService:
 
 
 def page_config() -> dict:
-    """What the page needs to draw: label order, emoji and colours from :mod:`emotions`."""
+    """What the page needs to draw: label order, emoji, colours from :mod:`emotions` and the
+    text colour on each (the same as on annotated pictures)."""
+    def hex_rgb(color: tuple[int, int, int]) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*color)
+
     return {"emotions": list(EMOTIONS), "emoji": EMOJI,
             "colors": {e: hex_color(e) for e in EMOTIONS},
+            "ink": {e: hex_rgb(ink_rgb(rgb(e))) for e in EMOTIONS},
             "uncertain_label": UNCERTAIN_LABEL,
-            "uncertain_color": "#{:02x}{:02x}{:02x}".format(*UNCERTAIN_RGB)}
+            "uncertain_color": hex_rgb(UNCERTAIN_RGB),
+            "uncertain_ink": hex_rgb(ink_rgb(UNCERTAIN_RGB))}
 
 
 def render_page() -> str:
