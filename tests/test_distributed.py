@@ -215,6 +215,7 @@ def test_a_file_that_appears_during_the_ray_run_is_kept(pictures, tmp_path,
     (out / "a_fear.jpg").write_bytes(b"made meanwhile")
     painter = start_paint_ray(StyleRequest("emotion", "fear"), tiny_model)
     items = list(painter.paint([pictures / "a.jpg", pictures / "plain.jpg"], out))
-    assert "already exists, not replaced" in items[0].error and items[1].error is None
+    assert items[0].record is None and items[1].error is None
+    assert "already exists, not replaced" in (items[0].error or "")
     assert (out / "a_fear.jpg").read_bytes() == b"made meanwhile"
     assert sorted(p.name for p in out.iterdir()) == ["a_fear.jpg", "plain_fear.jpg"]  # no temp
