@@ -220,7 +220,8 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def map_on_actors(ds, cls: type, kwargs: dict, batch_size: int, most: int):  # noqa: ANN001, ANN201 - ray.data.Dataset
+def map_on_actors(ds, cls: type, kwargs: dict, batch_size: int,  # noqa: ANN001 - a Dataset
+                  most: int):  # noqa: ANN201 - ray.data.Dataset
     """``ds.map_batches(cls)`` on a pool of one-CPU actors, at most ``most`` of them (and no
     more than the cluster has CPUs); ``kwargs`` go to ``cls``'s constructor."""
     import ray
