@@ -1,4 +1,5 @@
-"""The folder job on a local Ray instance (ray.init(num_cpus=2)), as on a cluster."""
+"""The folder jobs (analyze, stylize) on a local Ray instance (ray.init(num_cpus=2)), as on a
+cluster."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from emostyle.cli import app
 from emostyle.pipeline import Analyzer
 
 from .conftest import EXAMPLE
+from .test_style_stylizer import tiny_model  # noqa: F401  (session fixture: a 4-style model)
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'emostyle[ray]')")
 
@@ -121,3 +123,99 @@ def test_cli_ray_run_prints_no_ray_chatter(folder, tmp_path, face_model):
     assert proc.returncode == 0, proc.stderr
     lines = [x for x in (proc.stdout + proc.stderr).splitlines() if x.strip()]
     assert lines == [f"2 picture(s) analyzed on Ray into {out}"], lines
+
+
+# ------------------------------------------------------------------------ stylize --ray
+
+@pytest.fixture()
+def pictures(tmp_path, monkeypatch):
+    """The astronaut, a mirrored one of the same name in a subfolder (its mood has a 1.6%
+    neutral share, so a blend has two weights, and its file name needs the _2), a picture
+    without a face and an empty file; no user styles.toml."""
+    from PIL import Image
+
+    monkeypatch.delenv("EMOSTYLE_STYLES", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    shutil.copy(EXAMPLE, d / "a.jpg")
+    with Image.open(EXAMPLE) as im:
+        im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(d / "sub" / "a.jpg", quality=95)
+    Image.linear_gradient("L").resize((160, 120)).convert("RGB").save(d / "plain.jpg")
+    (d / "zz_broken.jpg").write_bytes(b"")
+    # happy is painted in the style no emotion has: a worker without this file paints it
+    # in the happy style instead
+    (tmp_path / "styles.toml").write_text('[emotions]\nhappy = "extra"\n')
+    return d
+
+
+def stylize_json(folder, out, *args):
+    res = CliRunner().invoke(app, ["stylize", str(folder), "-o", str(out), "--json", *args])
+    assert "Traceback" not in res.output
+    assert res.exit_code == 2, res.output  # the empty file, in both runs
+    doc = json.loads(res.stdout[res.stdout.index("{"):])
+    for rec in doc["results"]:  # the same names in another folder
+        rec["output"] = rec["output"].removeprefix(str(out))
+    return doc
+
+
+@pytest.mark.parametrize("options", [
+    ("--blend", "--strength", "0.6", "--keep-colors", "--max-side", "256", "--styles", "{toml}"),
+    ("--per-face", "--min-score", "0.95", "--fallback", "fear"),  # 0.95: no face is kept
+    ("--emotion", "extra", "--max-side", "0"),  # no face model at all
+], ids=["blend", "per-face-min-score", "emotion"])
+def test_cli_stylize_on_ray_paints_what_the_plain_run_paints(pictures, tmp_path, face_model,
+                                                             tiny_model, options):  # noqa: F811
+    """Every option reaches the workers: the same files, byte for byte, the same names and
+    the same records (styles, blend weights, fallbacks, errors) as without --ray."""
+    args = ["--style-model", str(tiny_model),
+            *(o.format(toml=tmp_path / "styles.toml") for o in options)]
+    plain = stylize_json(pictures, tmp_path / "plain", *args)
+    on_ray = stylize_json(pictures, tmp_path / "ray", *args, "--ray", "local")
+    assert on_ray == plain
+    names = sorted(p.name for p in (tmp_path / "plain").iterdir())
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+    if "--blend" in options:
+        weights = {r["source"]: r.get("weights") for r in on_ray["results"]}
+        assert len(weights[str(pictures / "sub" / "a.jpg")]) == 2
+        assert names == ["a_blend.jpg", "a_blend_2.jpg", "plain_neutral.jpg"]
+    if "--per-face" in options:
+        assert names == ["a_fear.jpg", "a_fear_2.jpg", "plain_fear.jpg"]
+
+
+def test_cli_stylize_on_ray_never_replaces_the_users_files(pictures, tmp_path, face_model,
+                                                           tiny_model):  # noqa: F811
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_fear.jpg").write_bytes(b"the user's picture")
+    args = ["stylize", str(pictures), "-o", str(out), "-e", "fear", "--style-model",
+            str(tiny_model), "--ray", "local"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "a_fear.jpg (-o) already exists (give --overwrite" in res.output
+    assert "Traceback" not in res.output
+    assert [p.name for p in out.iterdir()] == ["a_fear.jpg"]  # nothing else painted either
+    assert (out / "a_fear.jpg").read_bytes() == b"the user's picture"
+    res = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert res.exit_code == 2, res.output  # the empty file
+    assert sorted(p.name for p in out.iterdir()) == ["a_fear.jpg", "a_fear_2.jpg",
+                                                     "plain_fear.jpg"]
+    assert (out / "a_fear.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG now
+
+
+def test_a_file_that_appears_during_the_ray_run_is_kept(pictures, tmp_path,
+                                                        tiny_model):  # noqa: F811
+    """The driver writes without replacing: a file made after the checks is the user's."""
+    from emostyle.distributed import start_paint_ray
+    from emostyle.pipeline import StyleRequest
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_fear.jpg").write_bytes(b"made meanwhile")
+    painter = start_paint_ray(StyleRequest("emotion", "fear"), tiny_model)
+    items = list(painter.paint([pictures / "a.jpg", pictures / "plain.jpg"], out))
+    assert items[0].record is None and items[1].error is None
+    assert "already exists, not replaced" in (items[0].error or "")
+    assert (out / "a_fear.jpg").read_bytes() == b"made meanwhile"
+    assert sorted(p.name for p in out.iterdir()) == ["a_fear.jpg", "plain_fear.jpg"]  # no temp

@@ -1,4 +1,5 @@
-"""``analyze --ray`` when Ray cannot run: one line, the documented exit code, results kept.
+"""``analyze --ray`` and ``stylize --ray`` when Ray cannot run: one line, the documented exit
+code, results kept, nothing written.
 
 None of these start Ray: every check runs before Ray does, and before the output is opened.
 """
@@ -105,3 +106,49 @@ def test_a_ray_client_address_needs_the_client(with_ray, results, monkeypatch):
     code, output, _ = run_ray(results, "ray://127.0.0.1:10001")
     assert code == 1 and "ray[client]" in output
     assert results.read_bytes() == before
+
+
+# ------------------------------------------------------------------------ stylize --ray
+
+def stylize_on_ray(tmp_path: Path, address: str, *extra: str) -> tuple[int, str, Path]:
+    """``stylize -e fear`` (the bundled style model, no face model needed) into tmp/out."""
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["stylize", str(EXAMPLE), "-o", str(out), "-e", "fear",
+                                   "--ray", address, *extra])
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    return res.exit_code, res.output, out
+
+
+def test_stylize_without_ray_installed_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code, output, out = stylize_on_ray(tmp_path, "local")
+    assert code == 1 and "--ray needs Ray: pip install 'emostyle[ray]'" in output
+    assert len(output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_stylize_on_an_unreachable_cluster_writes_nothing(with_ray, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    port = closed_port()
+    started = time.perf_counter()
+    code, output, out = stylize_on_ray(tmp_path, f"127.0.0.1:{port}")
+    assert code == 1 and f"the Ray cluster at 127.0.0.1:{port}" in output
+    assert time.perf_counter() - started < 20 and len(output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_stylize_on_ray_with_a_missing_model_exits_3_and_writes_nothing(with_ray, tmp_path):
+    code, output, out = stylize_on_ray(tmp_path, "local", "--style-model",
+                                       str(tmp_path / "missing.onnx"))
+    assert code == 3 and "missing.onnx" in output
+    code, output, out = stylize_on_ray(tmp_path, "local", "-e", "auto", "--model",
+                                       str(tmp_path / "missing.onnx"))
+    assert code == 3 and "missing.onnx" in output
+    assert not out.exists()
+
+
+def test_stylize_on_ray_with_an_unknown_style_exits_2_and_writes_nothing(with_ray, tmp_path):
+    code, output, out = stylize_on_ray(tmp_path, "local", "-e", "no-such-style")
+    assert code == 2 and "no-such-style" in output
+    assert not out.exists()

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image, ImageOps
 
 from emostyle.errors import ImageReadError, InputError
-from emostyle.images import expand_inputs, read_image, to_rgb_array, write_image
+from emostyle.images import (
+    encode_image,
+    expand_inputs,
+    read_image,
+    to_rgb_array,
+    write_encoded,
+    write_image,
+)
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 ORIENTATION = 0x0112  # EXIF tag
@@ -250,6 +257,28 @@ def test_write_image_round_trip_and_leaves_nothing_else(tmp_path: Path) -> None:
     jpg = write_image(arr, tmp_path / "sub" / "out.jpg")
     assert read_image(jpg).shape == (20, 30, 3)
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["out.jpg", "out.png"]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_encoded_elsewhere_and_written_here_is_the_same_file(tmp_path: Path, suffix: str
+                                                             ) -> None:
+    """A Ray worker encodes, the driver writes: the file is write_image's, byte for byte."""
+    arr = random_rgb(40, 30)
+    direct = write_image(arr, tmp_path / f"direct{suffix}")
+    shipped = write_encoded(encode_image(arr, suffix), tmp_path / "sub" / f"shipped{suffix}")
+    assert shipped.read_bytes() == direct.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [shipped.name]
+
+
+def test_write_encoded_never_replaces_unasked(tmp_path: Path) -> None:
+    target = tmp_path / "out.jpg"
+    target.write_bytes(b"the user's")
+    with pytest.raises(InputError, match="already exists"):
+        write_encoded(encode_image(random_rgb(4, 4), ".jpg"), target, overwrite=False)
+    assert target.read_bytes() == b"the user's"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jpg"]
+    with pytest.raises(InputError, match=r"out\.txt: unsupported output format"):
+        write_encoded(b"x", tmp_path / "out.txt")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")

@@ -7,6 +7,7 @@ options and outputs, calls them and prints what was painted.
 
 from __future__ import annotations
 
+from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -73,6 +74,10 @@ def stylize(
     face_model: FaceModelOpt = None,
     min_score: MinScoreOpt = MIN_SCORE,
     as_json: JsonOpt = False,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray", help="Paint on Ray: 'local' starts Ray here, 'auto' joins this machine's "
+                      "cluster, or a HOST:PORT or ray://HOST:PORT address. The same "
+                      "pictures, names and options as without it.")] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Repaint pictures in the style of an emotion - by default the mood of their faces.
@@ -84,7 +89,9 @@ def stylize(
     --overwrite (checked before any work). On a terminal, stderr shows a bar of the pictures
     done and, for a picture painted in 4 or more tiles (--max-side 0 on a big photo), of its
     tiles, with the time left. Exit code 0 when every picture was stylised, 2 when some could
-    not be read (the others are still done), 3 when a model file is missing.
+    not be read (the others are still done), 3 when a model file is missing. With --ray the
+    workers of a Ray cluster paint and this process writes the same files; Ray, the cluster
+    and the models are checked before any file is written (exit 1 when Ray cannot run).
     """
 
     def body() -> int:
@@ -112,16 +119,26 @@ def stylize(
         plan = OutputPlan(inputs, overwrite)
         plan.named_files(files, out_dir, "-o", request.tags(), suffix=".jpg")
         plan.check()
-        stylizer, analyzer = load_painters(request, style_model, styles_toml, model,
-                                           face_model, min_score)
+        painter = None
+        if ray_address is not None:
+            from emostyle.distributed import start_paint_ray
+
+            painter = start_paint_ray(request, style_model, styles_toml, model, face_model,
+                                      ray_address, min_score=min_score)
+        else:
+            stylizer, analyzer = load_painters(request, style_model, styles_toml, model,
+                                               face_model, min_score)
         results = []
-        with progress(len(files), "stylizing") as advance:
+        with (progress(len(files), "stylizing") as advance,
+              closing(painter) if painter else nullcontext()):
             def on_tile(done: int, total: int) -> None:
                 if total >= MIN_TILES_SHOWN:
                     advance.count("tiles", done, total)
 
-            for item in paint_files(files, stylizer, analyzer, request, out_dir, inputs,
-                                    overwrite, on_tile):
+            items = (painter.paint(files, out_dir, inputs, overwrite) if painter else
+                     paint_files(files, stylizer, analyzer, request, out_dir, inputs,
+                                 overwrite, on_tile))
+            for item in items:
                 advance()
                 if item.record is None:
                     problems.append((item.path, item.error))

@@ -9,10 +9,12 @@ decodes to, which avoids a full-size channel swap of large photos.
 from __future__ import annotations
 
 import glob
+import io
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
@@ -147,28 +149,59 @@ def write_image(image: np.ndarray, path: str | Path, quality: int = 92,
     ``overwrite=False`` an existing file at ``path`` is never replaced (an error instead).
     """
     path = Path(path)
+    fmt = _write_format(path)
+    return _write_atomic(path, lambda fh: _save(image, fh, fmt, quality), overwrite)
+
+
+def encode_image(image: np.ndarray, suffix: str, quality: int = 92) -> bytes:
+    """The bytes :func:`write_image` would write for a file ending in ``suffix``.
+
+    For work done elsewhere (a Ray worker) and written here with :func:`write_encoded`: the
+    file is the same, byte for byte.
+    """
+    buffer = io.BytesIO()
+    _save(image, buffer, _write_format(Path(f"picture{suffix}")), quality)
+    return buffer.getvalue()
+
+
+def write_encoded(data: bytes, path: str | Path, overwrite: bool = True) -> Path:
+    """Write a picture :func:`encode_image` made, atomically, as :func:`write_image` does."""
+    path = Path(path)
+    _write_format(path)
+    return _write_atomic(path, lambda fh: fh.write(data), overwrite)
+
+
+def _write_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise InputError(f"{path}: unsupported output format {suffix or '(none)'}; "
                          f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+    return WRITE_FORMATS[suffix]
+
+
+def _save(image: np.ndarray, fh: BinaryIO, fmt: str, quality: int) -> None:
+    params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    Image.fromarray(image).save(fh, format=fmt, **params)
+
+
+def _write_atomic(path: Path, save: Callable[[BinaryIO], object], overwrite: bool) -> Path:
+    """Create ``path`` through a temporary file beside it that ``save`` fills, then rename."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{path.parent}: cannot create output folder ({exc.strerror})") from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory, cannot write the picture there")
-    fmt = WRITE_FORMATS[suffix]
     # A hidden temp file beside the target, so the rename is atomic. Not mkstemp: its files are
     # private (0600); os.open with 0o666 gives the mode a plain open() would (umask applied).
-    tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}{suffix}.tmp"
+    tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}{path.suffix.lower()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-            Image.fromarray(image).save(fh, format=fmt, **params)
+            save(fh)
         commit(tmp, path, overwrite)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -66,11 +66,12 @@ def style_graph_path(model_path: str | Path, graph: str, card: dict | None = Non
     return model_path.with_name(info.get("file", f"{model_path.stem}_{graph}.onnx"))
 
 
-def style_model_files(model_path: str | Path) -> list[Path]:
+def style_model_files(model_path: str | Path, card: dict | None = None) -> list[Path]:
     """Every file an exported style model consists of (graphs and their cards), so a writer
-    can check them all before work and a copier can copy them all."""
+    can check them all before work and a copier can copy them all; ``card`` (the model's)
+    names graphs stored under other names."""
     model_path = Path(model_path)
-    graphs = [model_path] + [style_graph_path(model_path, g) for g in STYLE_GRAPHS]
+    graphs = [model_path] + [style_graph_path(model_path, g, card) for g in STYLE_GRAPHS]
     return [f for g in graphs for f in (g, g.with_suffix(".json"))]
 
 

@@ -69,6 +69,7 @@ class Stylizer:
         toml = default_toml_path() if styles_toml is None else (
             None if styles_toml is False else Path(styles_toml))
         self.catalogue = StyleCatalogue.from_card(self.card, toml)
+        self.styles_toml = toml  # the styles.toml read, if any (a Ray run ships it to workers)
         self.tile = int(tile)
         # Up to this many pixels go through in one pass (~650 MB of ONNX Runtime memory at
         # 1 MP for the default network); larger pictures are tiled.
