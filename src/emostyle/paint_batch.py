@@ -28,10 +28,10 @@ def load_painters(request: StyleRequest, style_model: str | Path = "styles",
     """The style model, and the face and emotion models when ``request`` looks at faces.
 
     The style names the request may use are checked here, so a bad one is one clear error
-    before any picture is read.
+    before any picture is read. The models are opened for a command (``use="command"``).
     """
     if not request.needs_analysis:
-        stylizer = Stylizer(style_model, styles_toml=styles_toml)
+        stylizer = Stylizer(style_model, styles_toml=styles_toml, use="command")
         stylizer.style_weights(request.emotion)
         return stylizer, None
     # ONNX Runtime builds a session without holding the GIL: load the style model in a thread
@@ -39,9 +39,9 @@ def load_painters(request: StyleRequest, style_model: str | Path = "styles",
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        loading = pool.submit(Stylizer, style_model, styles_toml=styles_toml)
+        loading = pool.submit(Stylizer, style_model, styles_toml=styles_toml, use="command")
         try:
-            analyzer = Analyzer(model, face_model, min_score=min_score)
+            analyzer = Analyzer(model, face_model, min_score=min_score, use="command")
         finally:
             stylizer = loading.result()
     stylizer.style_weights(request.fallback)
