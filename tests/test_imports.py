@@ -119,8 +119,9 @@ NOT_FOR_ONE_PHOTO = ("socket", "secrets", "hmac", "_hashlib", "rich.table", "ric
                      "PIL.PpmImagePlugin", "torch", "matplotlib", "streamlit", "emostyle.app",
                      "emostyle.training")
 LOADED_MODULES = """
-import atexit, sys
-atexit.register(lambda: sys.stderr.write("MODULES=" + " ".join(sorted(sys.modules)) + "\\n"))
+import atexit, gc, sys
+atexit.register(lambda: sys.stderr.write("MODULES=" + " ".join(sorted(sys.modules)) + "\\n"
+                                         + f"FROZEN={gc.get_freeze_count()}\\n"))
 from emostyle.cli import main
 sys.argv = ["emostyle", *sys.argv[1:]]
 main()
@@ -140,3 +141,7 @@ def test_stylizing_one_photo_loads_only_what_it_uses(face_model, tmp_path):
     assert {"onnxruntime", "cv2", "PIL.JpegImagePlugin", "typer"} <= set(loaded)  # it ran
     bad = sorted(m for m in loaded if m.startswith(NOT_FOR_ONE_PHOTO))
     assert not bad, f"emostyle stylize loaded {bad}"
+    # and its objects were left to the operating system at exit (cli.main freezes them)
+    frozen = next(int(line[7:]) for line in done.stderr.splitlines()
+                  if line.startswith("FROZEN="))
+    assert frozen > 10_000

@@ -10,6 +10,7 @@ nothing heavy at the top: numpy, ONNX Runtime and torch load inside the command 
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import typer
@@ -49,6 +50,13 @@ def main() -> None:
         app()
     except BrokenPipeError:  # `emostyle analyze ... | head`
         sys.stderr.close()
+    finally:
+        # The process ends with the command. Frozen, the objects it made are left to the
+        # operating system: Python's teardown would otherwise search them all for garbage
+        # cycles again (numpy, ONNX Runtime, OpenCV and typer make that slow): one stylised
+        # 512x384 photo took 1128 instead of 982 ms of CPU (medians of 21, 2 cores under
+        # load). Exit handlers still run and files are still flushed and closed.
+        gc.freeze()
 
 
 if __name__ == "__main__":
