@@ -183,8 +183,8 @@ def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
 
 
 def random_hex(nbytes: int) -> str:
-    """What ``secrets.token_hex`` returns, without importing ``secrets`` (hmac and OpenSSL's
-    hashes: 35 ms of a command's start-up)."""
+    """What ``secrets.token_hex`` returns, without importing ``secrets`` (and with it hmac and
+    OpenSSL's hashes, which a temporary name does not need)."""
     return os.urandom(nbytes).hex()
 
 
