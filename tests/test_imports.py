@@ -108,3 +108,40 @@ def test_core_modules_do_not_borrow_sideways():
     assert "emostyle.faces" not in GRAPH["emostyle.classifier"]  # crops and results instead
     assert "emostyle.classifier" not in GRAPH["emostyle.stylizer"]  # model_files instead
     assert GRAPH["emostyle.detection"] == set()  # constants and a protocol only
+
+
+# What `emostyle stylize PHOTO` must not load: each was once loaded on that path and cost start-up
+# time for nothing (benchmarks/bench_stylize.py startup). Left for the commands that use them:
+# socket (app), rich tables (analyze, info), OpenSSL's hashes (a face model download), Pillow's
+# other format plugins (Pillow loads five when told a format), the emoji codes of rich, torch.
+NOT_FOR_ONE_PHOTO = ("socket", "secrets", "hmac", "_hashlib", "rich.table", "rich._emoji_codes",
+                     "PIL.PngImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin",
+                     "PIL.PpmImagePlugin", "torch", "matplotlib", "streamlit", "emostyle.app",
+                     "emostyle.training")
+LOADED_MODULES = """
+import atexit, gc, sys
+atexit.register(lambda: sys.stderr.write("MODULES=" + " ".join(sorted(sys.modules)) + "\\n"
+                                         + f"FROZEN={gc.get_freeze_count()}\\n"))
+from emostyle.cli import main
+sys.argv = ["emostyle", *sys.argv[1:]]
+main()
+"""
+
+
+def test_stylizing_one_photo_loads_only_what_it_uses(face_model, tmp_path):
+    import subprocess
+    import sys
+
+    photo = PACKAGE.parents[1] / "examples" / "astronaut.jpg"
+    done = subprocess.run([sys.executable, "-c", LOADED_MODULES, "stylize", str(photo), "-o",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = next(line[8:].split() for line in done.stderr.splitlines()
+                  if line.startswith("MODULES="))
+    assert {"onnxruntime", "cv2", "PIL.JpegImagePlugin", "typer"} <= set(loaded)  # it ran
+    bad = sorted(m for m in loaded if m.startswith(NOT_FOR_ONE_PHOTO))
+    assert not bad, f"emostyle stylize loaded {bad}"
+    # and its objects were left to the operating system at exit (cli.main freezes them)
+    frozen = next(int(line[7:]) for line in done.stderr.splitlines()
+                  if line.startswith("FROZEN="))
+    assert frozen > 10_000

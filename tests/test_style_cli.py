@@ -66,6 +66,13 @@ def test_default_output_folder_and_options(tiny_model, work):  # noqa: F811
     assert res.exit_code == 0 and (work / "full" / "a_happy.jpg").is_file()
 
 
+def test_file_names_are_printed_as_they_are(tiny_model, work):  # noqa: F811
+    gradient(work / "x:fire:[b].jpg")  # an emoji code and markup in a name stay text
+    res = stylize(tiny_model, "x:fire:[b].jpg", "-e", "happy", "-o", "out")
+    assert res.exit_code == 0, res.output
+    assert "x:fire:[b].jpg -> out/x:fire:[b]_happy.jpg" in res.output.replace("\\", "/")
+
+
 def big_photo(path: Path, size: tuple[int, int] = (1300, 1100)) -> Path:
     Image.open(EXAMPLE).convert("RGB").resize(size).save(path)
     return path

@@ -86,7 +86,8 @@ class _Member:
 
     @classmethod
     def load(cls, path: Path, threads: int | None, providers: list[str] | None,
-             expected: Preprocessing | None, temperature: float | None = None) -> _Member:
+             expected: Preprocessing | None, temperature: float | None = None,
+             use: str = "service") -> _Member:
         if expected is not None:
             card = read_card(path)
             if Preprocessing.from_card(card) != expected:
@@ -95,7 +96,7 @@ class _Member:
             if card.labels != EMOTIONS:
                 raise ModelNotFoundError(f"{path}: member labels are not the FER2013 order")
             temperature = card.temperature
-        session = open_session(path, threads, providers)
+        session = open_session(path, threads, providers, use=use)
         return cls(session, session.get_inputs()[0].name,
                    tuple(o.name for o in session.get_outputs()), float(temperature or 1.0))
 
@@ -111,10 +112,12 @@ class EmotionClassifier:
     >>> clf = EmotionClassifier("default")            # doctest: +SKIP
     >>> clf.predict_proba(crops).sum(axis=1)          # doctest: +SKIP
     array([1., 1.], dtype=float32)
+
+    ``use``: how the process uses the network (:data:`emostyle.model_files.SESSION_USES`).
     """
 
     def __init__(self, model: str | Path = "default", threads: int | None = None,
-                 providers: list[str] | None = None) -> None:
+                 providers: list[str] | None = None, use: str = "service") -> None:
         self.model_path = resolve_model(model)
         self.model_card = read_card(self.model_path)
         self.card = self.model_card.data  # the JSON itself, as before
@@ -128,11 +131,11 @@ class EmotionClassifier:
         self.temperature = self.model_card.temperature
         self.tta_flip = self.model_card.tta_flip
         if is_ensemble_card(self.card):
-            self._members = [_Member.load(path, threads, providers, self.pre)
+            self._members = [_Member.load(path, threads, providers, self.pre, use=use)
                              for path in ensemble_member_paths(self.model_path, self.card)]
         else:
             self._members = [_Member.load(self.model_path, threads, providers, None,
-                                          temperature=1.0)]
+                                          temperature=1.0, use=use)]
         self.outputs = self._members[0].outputs if len(self._members) == 1 else tuple(
             o for o in self._members[0].outputs
             if all(o in m.outputs for m in self._members) and o != "features")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from emostyle.cli_common import (
     MIN_SCORE,
@@ -28,8 +27,13 @@ from emostyle.cli_common import (
 from emostyle.errors import InputError
 from emostyle.outputs import OutputPlan
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 
 def face_table(analysis) -> Table:  # noqa: ANN001 - Analysis
+    from rich.table import Table  # here: every command loads this module, few print tables
+
     table = Table(title=escape(f"{analysis.source}  ({analysis.width}x{analysis.height})"),
                   title_justify="left")
     for col in ("face", "box (x, y, w, h)", "emotion", "", "confidence", "top-3"):
@@ -166,6 +170,8 @@ def info(face_model: FaceModelOpt = None) -> None:
     """Versions, ONNX Runtime providers, and the model files with their cards."""
 
     def body() -> int:
+        from rich.table import Table
+
         from emostyle.about import MODEL_COLUMNS, bundled_model_rows, face_model_line, versions
 
         for line in versions():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,8 @@ from emostyle.errors import EmostyleError, InputError
 
 def check_address(host: str, port: int) -> None:
     """Raise :class:`InputError` unless the app can listen on ``host:port``."""
+    import socket  # here: every command loads this module, only `app` listens
+
     name = {"": "0.0.0.0", "localhost": "127.0.0.1"}.get(host, host)
     try:
         family, kind, proto, _, addr = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)[0]

@@ -22,8 +22,10 @@ from emostyle.detection import DEFAULT_MIN_SCORE
 from emostyle.errors import EmostyleError, InputError
 from emostyle.model_files import installed_emotion_models
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: messages hold emoji themselves, and a file named "x:fire:.jpg" is printed as
+# it is named.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 # Only the models installed here are offered ('accurate' is built with `emostyle ensemble`).
 INSTALLED_MODELS = " or ".join(f"'{n}'" for n in installed_emotion_models()) or "none bundled"

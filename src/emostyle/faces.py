@@ -9,7 +9,6 @@ too, as they were before).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -37,6 +36,8 @@ LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 
 
 def sha256(path: Path) -> str:
+    import hashlib  # here: only a download is checked, and OpenSSL takes a while to load
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

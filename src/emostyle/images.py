@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import io
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from emostyle.errors import ImageReadError, InputError
-from emostyle.outputs import commit
+from emostyle.outputs import commit, random_hex
 
 # Suffix -> Pillow format name. Spelled out rather than asked of Pillow: its
 # registered_extensions() imports every image plugin (~50 ms for a 1 ms JPEG encode).
@@ -181,7 +180,11 @@ def _write_format(path: Path) -> str:
 
 def _save(image: np.ndarray, fh: BinaryIO, fmt: str, quality: int) -> None:
     params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    Image.fromarray(image).save(fh, format=fmt, **params)
+    # A named file's suffix tells Pillow the format; told a format instead, Pillow first
+    # imports its five common plugins (20 ms for a 2 ms JPEG). A buffer has no name.
+    named = str(getattr(fh, "name", "")).lower().endswith(tuple(
+        s for s, f in WRITE_FORMATS.items() if f == fmt))
+    Image.fromarray(image).save(fh, **({} if named else {"format": fmt}), **params)
 
 
 def _write_atomic(path: Path, save: Callable[[BinaryIO], object], overwrite: bool) -> Path:
@@ -192,15 +195,16 @@ def _write_atomic(path: Path, save: Callable[[BinaryIO], object], overwrite: boo
         raise InputError(f"{path.parent}: cannot create output folder ({exc.strerror})") from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory, cannot write the picture there")
-    # A hidden temp file beside the target, so the rename is atomic. Not mkstemp: its files are
-    # private (0600); os.open with 0o666 gives the mode a plain open() would (umask applied).
-    tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}{path.suffix.lower()}.tmp"
+    # A hidden temp file beside the target, so the rename is atomic. Its name ends in the
+    # target's suffix, which tells Pillow the format (see _save). Opened exclusively ("x") with
+    # the mode a plain open() gives (0o666, umask applied), not mkstemp's private 0600.
+    tmp = path.parent / f".{path.stem}.{random_hex(6)}.tmp{path.suffix.lower()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        fh = open(tmp, "xb")  # closed (with) before the rename
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with fh:
             save(fh)
         commit(tmp, path, overwrite)
     except OSError as exc:

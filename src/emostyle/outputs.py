@@ -15,7 +15,6 @@ half-written is left.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def _nearest_existing(path: Path) -> Path:
 
 def _probe(folder: Path) -> str | None:
     """None when a file can be created in ``folder``, else the system's reason."""
-    probe = folder / f".emostyle-probe-{secrets.token_hex(4)}"
+    probe = folder / f".emostyle-probe-{random_hex(4)}"
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
@@ -183,9 +182,15 @@ def output_path(src: Path, out_dir: Path, tag: str, inputs: set[Path],
     return dest
 
 
+def random_hex(nbytes: int) -> str:
+    """What ``secrets.token_hex`` returns, without importing ``secrets`` (and with it hmac and
+    OpenSSL's hashes, which a temporary name does not need)."""
+    return os.urandom(nbytes).hex()
+
+
 def temp_beside(path: Path) -> Path:
     """A hidden temporary name in ``path``'s folder, so the final rename is atomic."""
-    return path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    return path.parent / f".{path.name}.{random_hex(6)}.tmp"
 
 
 def commit(tmp: Path, path: Path, overwrite: bool = True) -> Path:

@@ -36,10 +36,11 @@ def load_painters(request: StyleRequest, style_model: str | Path = "styles",
 
     The style names the request may use are checked here, so a bad one is one clear error
     before any picture is read. ``styles_toml`` as :class:`Stylizer` takes it (``False``: no
-    user styles.toml); ``threads`` per ONNX Runtime session (None: all cores).
+    user styles.toml); ``threads`` per ONNX Runtime session (None: all cores). The models are
+    opened for a command (``use="command"``).
     """
     if not request.needs_analysis:
-        stylizer = Stylizer(style_model, styles_toml=styles_toml, threads=threads)
+        stylizer = Stylizer(style_model, styles_toml=styles_toml, threads=threads, use="command")
         stylizer.style_weights(request.emotion)
         return stylizer, None
     # ONNX Runtime builds a session without holding the GIL: load the style model in a thread
@@ -47,9 +48,11 @@ def load_painters(request: StyleRequest, style_model: str | Path = "styles",
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        loading = pool.submit(Stylizer, style_model, styles_toml=styles_toml, threads=threads)
+        loading = pool.submit(Stylizer, style_model, styles_toml=styles_toml, threads=threads,
+                              use="command")
         try:
-            analyzer = Analyzer(model, face_model, min_score=min_score, threads=threads)
+            analyzer = Analyzer(model, face_model, min_score=min_score, threads=threads,
+                                use="command")
         finally:
             stylizer = loading.result()
     stylizer.style_weights(request.fallback)

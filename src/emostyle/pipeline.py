@@ -35,16 +35,17 @@ class Analyzer:
     ``detect=False`` treats each picture as one ready-made face crop (FER2013-style inputs).
     ``min_score`` drops faces whose detection score is below it (``min_detection_score`` is its
     former name, still accepted). ``detector`` replaces YuNet with any :class:`FaceFinder`.
+    ``use``: how the process uses the networks (:data:`emostyle.model_files.SESSION_USES`).
     """
 
     def __init__(self, model: str | Path = "default", face_model: str | Path | None = None,
                  detect: bool = True, min_score: float = DEFAULT_MIN_SCORE,
                  detect_max_side: int = 960, threads: int | None = None, *,
                  detector: FaceFinder | None = None,
-                 min_detection_score: float | None = None) -> None:
+                 min_detection_score: float | None = None, use: str = "service") -> None:
         if min_detection_score is not None:
             min_score = min_detection_score
-        self.classifier = EmotionClassifier(model, threads=threads)
+        self.classifier = EmotionClassifier(model, threads=threads, use=use)
         self.detect = detect
         self.min_score = float(min_score)
         if detector is None and detect:

@@ -55,14 +55,15 @@ class Stylizer:
     ``~/.config/emostyle/styles.toml`` when present; ``False`` ignores both.
     ``release_memory``: hand ONNX Runtime's working memory back after every call, for a server
     that paints a picture now and then (the web app); a video, painting frame after frame of one
-    size, is faster keeping it.
+    size, is faster keeping it. ``use``: how the process uses the network
+    (:data:`emostyle.model_files.SESSION_USES`).
     """
 
     def __init__(self, model: str | Path = "styles", styles_toml: str | Path | bool | None = None,
                  threads: int | None = None, providers: list[str] | None = None,
                  tile: int = 768, overlap: int | None = None,
                  stats_side: int | None = None, max_pixels: int = 1024 * 1024,
-                 release_memory: bool = False) -> None:
+                 release_memory: bool = False, use: str = "service") -> None:
         self.model_path = resolve_model(model)
         self.model_card = read_card(self.model_path)
         self.card = self.model_card.data  # the JSON itself, as before
@@ -85,6 +86,7 @@ class Stylizer:
         if self.tile < 2 * self.overlap + MIN_SIDE:
             raise InputError(f"tile {self.tile} is too small for an overlap of {self.overlap}")
         self._threads, self._providers = threads, providers or ["CPUExecutionProvider"]
+        self._use = use
         self._run_options = releasing_run_options() if release_memory else None
         self._session = self._load(self.model_path, {"image", "style_weights"})
         self._tiling: ort.InferenceSession | None = None  # loaded when a picture needs tiles
@@ -93,7 +95,8 @@ class Stylizer:
         self.stats_size = 2 * int(self.card.get("norm_channels", 0))
 
     def _load(self, path: Path, inputs: set[str]) -> ort.InferenceSession:
-        session = open_session(path, self._threads, self._providers, memory_pattern=False)
+        session = open_session(path, self._threads, self._providers, memory_pattern=False,
+                               use=self._use)
         names = {i.name for i in session.get_inputs()}
         if names != inputs:
             raise ModelNotFoundError(f"{path}: not a style model (inputs {sorted(names)}, "
