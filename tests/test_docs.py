@@ -470,8 +470,8 @@ def test_models_ledger_is_the_member_and_ensemble_cards():
     for row in rows:
         name = row["run"].split("`")[1]
         shipped = BUNDLED_DIR / "members" / f"{name}.json"
-        c = json.loads((shipped if shipped.exists() else ROOT / "docs" / "unshipped" / f"{name}.json")
-                       .read_text())
+        card_path = shipped if shipped.exists() else ROOT / "docs" / "unshipped" / f"{name}.json"
+        c = json.loads(card_path.read_text())
         assert row["shipped"].startswith("member") == shipped.exists()
         m, best = c["metrics"], c["training"]["best_epoch"]
         assert row["best epoch: s, img/s"] == (f"{best['epoch']}: {best['seconds']:.0f} s, "
