@@ -81,6 +81,10 @@ def train(
     landmarks: Annotated[Path | None, typer.Option(
         help="Landmark features of --data for landmark_mlp (made by 'python -m "
              "emostyle.training.landmarks DATA FILE').")] = None,
+    init: Annotated[Path | None, typer.Option(
+        "--init", help="Start from these weights of the same --arch: a run directory, a .pt, "
+                       "or an exported .onnx with its card (BatchNorm restored); the "
+                       "learning-rate schedule starts afresh.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     list_archs: Annotated[bool, typer.Option("--list", help="List architectures and exit.")
                           ] = False,
@@ -106,7 +110,10 @@ def train(
                           teacher_weight=teacher_weight if teacher else 0.0,
                           budget_clock=budget_clock, device=device,
                           amp=amp, threads=threads,
-                          landmarks=str(landmarks) if landmarks else "")
+                          landmarks=str(landmarks) if landmarks else "",
+                          init=str(init) if init else "")
+        if init is not None and resume:
+            raise InputError("--init, --resume: a resumed run keeps its own weights; give one")
         best = train_run(cfg, out_dir, resume=resume, command=this_command())
         out.print(f"best PublicTest accuracy {best['public_acc']:.4f} at epoch "
                   f"{best['epoch']}; weights in {out_dir / 'best.pt'}")
