@@ -29,6 +29,13 @@ def need_torch() -> None:
 
 DataOpt = Annotated[Path, typer.Option(
     "--data", help="fer2013.npz, a FER2013 csv, or an image-folder dataset (train/<class>/).")]
+# The training commands' shared options: one help text each.
+AmpOpt = Annotated[bool, typer.Option(
+    help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
+         "faster); float32 elsewhere.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+ThreadsOpt = Annotated[int, typer.Option(
+    help="Torch CPU threads (0: default). Use 1 when other jobs share the CPU.")]
 
 
 def train(
@@ -73,11 +80,9 @@ def train(
     budget_clock: Annotated[str, typer.Option(
         help="wall (elapsed time) or cpu (CPU time of this process: equal compute per run).")
                             ] = "wall",
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    amp: Annotated[bool, typer.Option(
-        help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
-             "faster); float32 elsewhere.")] = True,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+    device: DeviceOpt = "auto",
+    amp: AmpOpt = True,
+    threads: ThreadsOpt = 0,
     landmarks: Annotated[Path | None, typer.Option(
         help="Landmark features of --data for landmark_mlp (made by 'python -m "
              "emostyle.training.landmarks DATA FILE').")] = None,
@@ -293,7 +298,7 @@ def add_style(
     vgg: Annotated[Path, typer.Option(help="VGG16 weights for the perceptual loss.")
                    ] = Path("vgg16_imagenet_caffe_features_fp16.pth"),
     minutes: Annotated[float, typer.Option(help="CPU minutes of training.")] = 10.0,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+    threads: ThreadsOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Add a painting as one more style: only its normalisation row is trained."""
@@ -423,12 +428,9 @@ def train_style(
         help="Write sample pictures every N iterations (0: only at the end).")] = 250,
     log_every: int = 20,
     seed: int = 0,
-    amp: Annotated[bool, typer.Option(
-        help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
-             "faster); float32 elsewhere.")] = True,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    threads: Annotated[int, typer.Option(
-        help="Torch CPU threads (0: default). Use 1 when other jobs share the CPU.")] = 0,
+    amp: AmpOpt = True,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --out with its saved settings.")] = False,
     export: Annotated[Path | None, typer.Option(
