@@ -215,3 +215,24 @@ def test_the_planner_forgets_faces_unseen_for_max_age_plans():
     for _ in range(3):
         planner.plan([], [], 300, 200)
     assert planner.plan([jittering(103)], [1], 300, 200)[0].slot != below  # planned afresh
+
+
+def test_a_jittering_face_keeps_its_type_and_mark_size():
+    widths = [100, 106, 97, 103, 99, 105, 98]  # text_px 16 +- 1 from one frame to the next
+    fresh = [plan_labels([sized(w)], 400, 300)[0].text_px for w in widths]
+    assert len(set(fresh)) > 1, "per-frame planning resizes the type here"
+    planner = LabelPlanner()
+    kept = [planner.plan([sized(w)], [1], 400, 300)[0] for w in widths]
+    assert {lb.text_px for lb in kept} == {fresh[0]}
+    assert {(lb.width, lb.height) for lb in kept} == {(kept[0].width, kept[0].height)}
+    for lb, w in zip(kept, widths, strict=True):  # the patch drawn is the size planned
+        assert lb.patch.shape[:2] == (lb.height, lb.width), w
+    # a face that really grew gets bigger type: the band is a few percent, not for ever
+    assert planner.plan([sized(160)], [1], 400, 300)[0].text_px > fresh[0]
+    marks = [30, 32, 29, 31, 33]  # compact marks of 13-14 px
+    assert len({plan_labels([sized(s)], 400, 300)[0].width for s in marks}) > 1
+    planner = LabelPlanner()
+    got = [planner.plan([sized(s)], [2], 400, 300)[0] for s in marks]
+    assert all(lb.compact for lb in got)
+    assert {lb.width for lb in got} == {got[0].width}
+    assert all(lb.patch.shape[:2] == (lb.width, lb.width) for lb in got)

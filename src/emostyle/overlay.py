@@ -51,6 +51,10 @@ KEEP_OVERLAP_TOLERANCE = 2 * FACE_OVERLAP_TOLERANCE
 # A tracked face that had the full label keeps it until it is this much under COMPACT_FACE_PX:
 # detector boxes of a still face differ by a few pixels from frame to frame.
 COMPACT_HYSTERESIS_PX = 4
+# A tracked face keeps its last type size (and compact-mark size) while the size its box asks
+# for stays within this share of it: a 1-px box jitter would otherwise resize the label on
+# every frame, which reads as flicker.
+SIZE_HYSTERESIS = 0.12
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
 
@@ -173,10 +177,10 @@ def mark_side(face: Face) -> int:
     return int(min(max(0.45 * min(face.box[2], face.box[3]), 10), 256))
 
 
-def mark_patch(face: Face) -> np.ndarray:
+def mark_patch(face: Face, side: int | None = None) -> np.ndarray:
     """The compact mark, RGBA: the emoji alone (the grey "can't tell" mark for an uncertain
-    face), scaled to the face."""
-    side = mark_side(face)
+    face), ``side`` px (default: scaled to the face, :func:`mark_side`)."""
+    side = mark_side(face) if side is None else side
     glyph = emoji_glyph(_glyph_name(face), side)
     if not face.uncertain:
         return glyph
@@ -214,7 +218,9 @@ class Label:
     @cached_property
     def patch(self) -> np.ndarray:
         """RGBA, ``height`` x ``width``: the label, or the compact mark."""
-        return mark_patch(self.face) if self.compact else label_patch(self.face, self.text_px)
+        if self.compact:
+            return mark_patch(self.face, self.width)
+        return label_patch(self.face, self.text_px)
 
 
 def _box(face: Face) -> Rect:
@@ -282,7 +288,9 @@ def plan_labels(faces: Sequence[Face], width: int, height: int, label: bool = Tr
     last frame of a video; :class:`LabelPlanner` keeps it. A face keeps its last place while
     that place stays inside the picture, over no label and within
     :data:`KEEP_OVERLAP_TOLERANCE` of faces, unless a fresh choice is better in the order above;
-    a face that had the full label keeps it down to ``COMPACT_FACE_PX - COMPACT_HYSTERESIS_PX``.
+    a face that had the full label keeps it down to ``COMPACT_FACE_PX - COMPACT_HYSTERESIS_PX``,
+    and its type size (or its compact mark's size) while the new one is within
+    :data:`SIZE_HYSTERESIS` of it.
     Without ``previous`` the plan is the still picture's.
     """
     if previous is not None and len(previous) != len(faces):
@@ -299,9 +307,13 @@ def plan_labels(faces: Sequence[Face], width: int, height: int, label: bool = Tr
         if last is not None and not last.compact:  # hysteresis: no toggling at the threshold
             least -= COMPACT_HYSTERESIS_PX
         side = mark_side(face)
+        if last is not None and last.compact:
+            side = _steady(side, last.width)
         sizes = [(side, side, True, 0)]  # (width, height, compact, text_px), best first
         if label and min(box[2], box[3]) >= least:
             text_px = int(np.clip(0.16 * box[2], MIN_TEXT_PX, 96))
+            if last is not None and not last.compact:
+                text_px = _steady(text_px, last.text_px)
             geo = _label_geometry(face, text_px)
             if geo.width > width and text_px > MIN_TEXT_PX:  # a narrow picture
                 text_px = max(MIN_TEXT_PX, int(text_px * width / geo.width))
@@ -310,6 +322,11 @@ def plan_labels(faces: Sequence[Face], width: int, height: int, label: bool = Tr
         others = np.delete(all_boxes, i, axis=0)
         placed.append(_place(face, box, sizes, placed, others, width, height, last))
     return placed
+
+
+def _steady(wanted: int, last: int) -> int:
+    """``last`` while ``wanted`` is within :data:`SIZE_HYSTERESIS` of it, else ``wanted``."""
+    return last if abs(wanted - last) <= max(1, round(SIZE_HYSTERESIS * last)) else wanted
 
 
 def _tier(size: tuple[int, int, bool, int], labels: int, faces: int, own: int,
