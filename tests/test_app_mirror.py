@@ -252,3 +252,45 @@ def test_planning_a_crowd_costs_little_per_frame():
         took[name] = 1000 * float(np.median(times))
     print("mirror label planning: " + ", ".join(f"{k} {v:.2f} ms" for k, v in took.items()))
     assert took["20 faces"] < 25, took
+
+
+# -------------------------------------------------------- labels that keep their places
+
+class SequenceAnalyzer:
+    """Stands in for the shared analyser: frame after frame, the next of the given crowds."""
+
+    def __init__(self, crowds: list[list[Face]]) -> None:
+        self.crowds, self.calls = crowds, 0
+
+    def analyze_timed(self, image: np.ndarray, min_score: float) -> tuple[Analysis, float, float]:
+        faces = tuple(self.crowds[self.calls % len(self.crowds)])
+        self.calls += 1
+        return Analysis(faces, image.shape[1], image.shape[0]), 0.0, 0.0
+
+
+def test_session_replies_keep_a_jittering_face_label_in_place():
+    """An 80 px face at the frame's bottom edge, its box moving 1-3 px a frame: the label below
+    it is pushed up onto the chin by 1 to 4 rows, where a fresh plan flips it to above. The
+    session's replies keep it below on every frame; a still face beside it keeps its label."""
+    def frame_faces(y: int) -> list[Face]:
+        happy = (0.02, 0.01, 0.02, 0.9, 0.02, 0.02, 0.01)
+        return [Face((300.0, float(y), 80.0, 80.0), (), 0.9, happy),
+                Face((60.0, 100.0, 90.0, 90.0), (), 0.9, happy)]
+
+    ys = [380, 383, 381, 382, 380, 383, 381, 382]
+    fresh = [face_replies(frame_faces(y), [1, 2], *FRAME)[0]["label"] for y in ys]
+    assert len({lb["y"] > y for lb, y in zip(fresh, ys, strict=True)}) == 2, \
+        "the case must make per-frame planning switch"
+    session = MirrorSession(SequenceAnalyzer([frame_faces(y) for y in ys]))
+    frame = cv2.imencode(".jpg", np.full((FRAME[1], FRAME[0], 3), 90, np.uint8))[1].tobytes()
+    replies = [session.process(frame) for _ in ys]
+    for reply, y in zip(replies, ys, strict=True):
+        assert_labels_readable(reply)
+        edge, still = reply["faces"]
+        assert edge["box"][:2] == [300, y] and [edge["id"], still["id"]] == [1, 2]
+        assert edge["label"]["y"] > y, "below the face on every frame"
+        assert not edge["label"]["compact"]
+    # below, held inside the frame at its bottom edge: one rect on every frame; the still
+    # face's rect does not move either
+    for i in (0, 1):
+        assert len({tuple(r["faces"][i]["label"][k] for k in "xywh") for r in replies}) == 1

@@ -9,6 +9,7 @@ from emostyle import overlay
 from emostyle.overlay import (
     COMPACT_FACE_PX,
     UNCERTAIN_RGB,
+    LabelPlanner,
     annotate,
     draw_faces,
     emoji_glyph,
@@ -139,3 +140,99 @@ def test_few_faces(n: int):
     faces = [Face((50, 50, 80, 80), (), 0.9, HAPPY)][:n]
     canvas = np.zeros((200, 200, 3), np.uint8)
     assert len(draw_faces(canvas, faces)) == n
+
+
+# ------------------------------------------------------------- labels that keep their places
+
+def shares(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    return (max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+            * max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])))
+
+
+# An 80 px face near the bottom of a 300 x 200 picture: its label below is pushed up onto the
+# face's chin, by 1 row at y = 100 and 4 at y = 103. A fresh plan takes "below" up to 2 rows
+# (the 10% rule), "above" from 3, so a box jittering by 1-3 px here flips the label each frame.
+JITTER_Y = [100, 103, 99, 102, 101, 103, 100, 102]
+
+
+def jittering(y: float) -> Face:
+    return Face((100.0, float(y), 80.0, 80.0), (), 0.9, HAPPY)
+
+
+@pytest.mark.parametrize("ys", [JITTER_Y, JITTER_Y[1:]], ids=["starts-below", "starts-above"])
+def test_a_jittering_face_keeps_its_label_slot(ys: list[int]):
+    fresh = [plan_labels([jittering(y)], 300, 200)[0] for y in ys]
+    assert len({lb.slot for lb in fresh}) > 1, "the case must make per-frame planning switch"
+    planner = LabelPlanner()
+    kept = [planner.plan([jittering(y)], [7], 300, 200)[0] for y in ys]
+    assert {lb.slot for lb in kept} == {fresh[0].slot}, [lb.rect for lb in kept]
+    for lb, y in zip(kept, ys, strict=True):
+        assert_readable([lb], 300, 200)
+        assert (lb.y > y) == (fresh[0].y > ys[0])  # on the same side of the face every frame
+        assert not lb.compact
+
+
+def sized(side: int) -> Face:
+    return Face((100.0, 60.0, float(side), float(side)), (), 0.9, HAPPY)
+
+
+def test_a_face_at_the_compact_threshold_does_not_toggle():
+    sides = [41, 39, 40, 38, 41, 39, 38, 40]  # 1-2 px either side of COMPACT_FACE_PX
+    assert COMPACT_FACE_PX == 40
+    fresh = [plan_labels([sized(s)], 300, 200)[0].compact for s in sides]
+    assert set(fresh) == {True, False}, "per-frame planning toggles here"
+    planner = LabelPlanner()
+    assert [planner.plan([sized(s)], [1], 300, 200)[0].compact for s in sides] == [False] * 8
+    # coming from below, the face gets the full label once it is 40 px, then keeps it
+    planner = LabelPlanner()
+    got = [planner.plan([sized(s)], [1], 300, 200)[0].compact for s in [39, 41, 39, 38, 41]]
+    assert got == [True, False, False, False, False]
+    # a face that really shrank gets the mark: the band is a few pixels, not for ever
+    assert planner.plan([sized(30)], [1], 300, 200)[0].compact
+
+
+def test_a_face_moving_into_the_slot_moves_the_label():
+    planner = LabelPlanner()
+    face = Face((100.0, 20.0, 80.0, 80.0), (), 0.9, HAPPY)
+    for _ in range(3):
+        (before,) = planner.plan([face], [1], 300, 200)
+    newcomer = Face((110.0, 105.0, 60.0, 60.0), (), 0.9, HAPPY)  # just under the face
+    assert shares(before.rect, (110, 105, 60, 60)) > 0, "the newcomer sits in the label's slot"
+    labels = planner.plan([face, newcomer], [1, 2], 300, 200)
+    assert_readable(labels, 300, 200)
+    moved = next(lb for lb in labels if lb.face is face)
+    assert moved.slot != before.slot
+    assert shares(moved.rect, (110, 105, 60, 60)) <= 0.1 * moved.width * moved.height
+    # once the newcomer has gone the label stays where it moved to (it is free there)
+    assert planner.plan([face], [1], 300, 200)[0].slot == moved.slot
+
+
+def test_the_planner_forgets_faces_unseen_for_max_age_plans():
+    planner = LabelPlanner(max_age=2)
+    below = planner.plan([jittering(101)], [1], 300, 200)[0].slot
+    planner.plan([], [], 300, 200)  # missed one frame: the place is kept
+    assert planner.plan([jittering(103)], [1], 300, 200)[0].slot == below
+    for _ in range(3):
+        planner.plan([], [], 300, 200)
+    assert planner.plan([jittering(103)], [1], 300, 200)[0].slot != below  # planned afresh
+
+
+def test_a_jittering_face_keeps_its_type_and_mark_size():
+    widths = [100, 106, 97, 103, 99, 105, 98]  # text_px 16 +- 1 from one frame to the next
+    fresh = [plan_labels([sized(w)], 400, 300)[0].text_px for w in widths]
+    assert len(set(fresh)) > 1, "per-frame planning resizes the type here"
+    planner = LabelPlanner()
+    kept = [planner.plan([sized(w)], [1], 400, 300)[0] for w in widths]
+    assert {lb.text_px for lb in kept} == {fresh[0]}
+    assert {(lb.width, lb.height) for lb in kept} == {(kept[0].width, kept[0].height)}
+    for lb, w in zip(kept, widths, strict=True):  # the patch drawn is the size planned
+        assert lb.patch.shape[:2] == (lb.height, lb.width), w
+    # a face that really grew gets bigger type: the band is a few percent, not for ever
+    assert planner.plan([sized(160)], [1], 400, 300)[0].text_px > fresh[0]
+    marks = [30, 32, 29, 31, 33]  # compact marks of 13-14 px
+    assert len({plan_labels([sized(s)], 400, 300)[0].width for s in marks}) > 1
+    planner = LabelPlanner()
+    got = [planner.plan([sized(s)], [2], 400, 300)[0] for s in marks]
+    assert all(lb.compact for lb in got)
+    assert {lb.width for lb in got} == {got[0].width}
+    assert all(lb.patch.shape[:2] == (lb.width, lb.width) for lb in got)

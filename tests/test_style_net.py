@@ -5,6 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from emostyle.training.style_net import (  # noqa: E402
+    CondInstanceNorm,
     StyleNet,
     StyleNetConfig,
     count_macs,
@@ -110,3 +111,33 @@ def test_macs_of_the_full_johnson_net():
     assert 38e9 < count_macs(full, 512, 512) < 42e9  # "about 40 GMACs" (issue 5)
     slim = StyleNetConfig(num_styles=7)
     assert count_macs(slim, 384, 512) < 0.15 * count_macs(full, 384, 512)
+
+
+def test_a_batch_paints_each_picture_as_alone():
+    """The norm folds a batch's pictures into one picture's channels: none leaks into another."""
+    net = perturbed(StyleNetConfig(num_styles=3, width=8, blocks=1))
+    x = torch.rand(2, 3, 40, 48) * 255
+    x[1] = x[1] * 0.3 + 100  # different statistics from the first picture
+    w = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5]])
+    with torch.no_grad():
+        both = net(x, w)
+        for i in range(2):
+            assert torch.allclose(both[i:i + 1], net(x[i:i + 1], w[i:i + 1]), atol=1e-3)
+
+
+def test_exported_norms_apply_the_style_themselves(tmp_path):
+    """The main graph's instance norms take the blended scale and shift as their own inputs,
+    so no separate Mul and Add run over every activation of the network."""
+    onnx = pytest.importorskip("onnx")
+    from emostyle.training.style_export import export_style_onnx
+
+    net = perturbed(StyleNetConfig(num_styles=2, width=8, blocks=1))
+    export_style_onnx(net, tmp_path / "s.onnx")
+    graph = onnx.load(str(tmp_path / "s.onnx")).graph
+    constants = {i.name for i in graph.initializer} | {
+        o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    norms = [n for n in graph.node if n.op_type == "InstanceNormalization"]
+    assert norms and len(norms) == sum(isinstance(m, CondInstanceNorm) for m in net.modules())
+    assert all(n.input[1] not in constants and n.input[2] not in constants for n in norms)
+    assert not [n for n in graph.node if n.op_type in ("Mul", "Add")
+                and any(i in {m.output[0] for m in norms} for i in n.input)]

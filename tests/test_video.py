@@ -231,6 +231,47 @@ def test_the_overlay_is_drawn_on_every_frame(tmp_path, astronaut):
         assert np.array_equal(out[:, : x - 20], plain[:, : x - 20])  # nothing far from it
 
 
+def jittering_face(y: int) -> Face:
+    return Face((100.0, float(y), 80.0, 80.0), (), 0.99, (0, 0, 0, 0.9, 0, 0, 0.1))
+
+
+class Jittering:
+    """Analyzer stand-in: an 80 px face near the bottom of a 300 x 200 frame whose box moves by
+    1-3 px from frame to frame, just where a fresh plan flips its label between below and
+    above (the case of tests/test_overlay.py)."""
+
+    ys = [100, 103, 99, 102, 101, 103, 100, 102]
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def analyze(self, frame):  # noqa: ANN001, ANN201
+        from emostyle.results import Analysis
+        face = jittering_face(self.ys[self.calls % len(self.ys)])
+        self.calls += 1
+        return Analysis((face,), frame.shape[1], frame.shape[0])
+
+
+def test_a_tracked_face_keeps_its_label_place_in_the_video(tmp_path, monkeypatch):
+    from emostyle import overlay, video
+
+    fresh = {overlay.plan_labels([jittering_face(y)], 300, 200)[0].slot for y in Jittering.ys}
+    assert len(fresh) > 1, "the case must make per-frame planning switch"
+    drawn = []
+    real = overlay.draw_faces
+
+    def record(image, faces, label=True, labels=None):  # noqa: ANN001, ANN202
+        out = real(image, faces, label, labels)
+        drawn.append(tuple((lb.slot, lb.compact) for lb in out))
+        return out
+
+    monkeypatch.setattr(video.overlay, "draw_faces", record)
+    src = write_video(tmp_path / "in.mp4", [np.full((200, 300, 3), 90, np.uint8)] * 8)
+    video.process_video(src, None, Jittering())
+    assert len(drawn) == 8 and all(len(d) == 1 for d in drawn)
+    assert len(set(drawn)) == 1, drawn
+
+
 def ffmpeg() -> str:
     return pytest.importorskip("imageio_ffmpeg", reason="needs ffmpeg (pip install "
                                "'emostyle[video]')").get_ffmpeg_exe()

@@ -29,6 +29,13 @@ def need_torch() -> None:
 
 DataOpt = Annotated[Path, typer.Option(
     "--data", help="fer2013.npz, a FER2013 csv, or an image-folder dataset (train/<class>/).")]
+# The training commands' shared options: one help text each.
+AmpOpt = Annotated[bool, typer.Option(
+    help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
+         "faster); float32 elsewhere.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+ThreadsOpt = Annotated[int, typer.Option(
+    help="Torch CPU threads (0: default). Use 1 when other jobs share the CPU.")]
 
 
 def train(
@@ -73,14 +80,16 @@ def train(
     budget_clock: Annotated[str, typer.Option(
         help="wall (elapsed time) or cpu (CPU time of this process: equal compute per run).")
                             ] = "wall",
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    amp: Annotated[bool, typer.Option(
-        help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
-             "faster); float32 elsewhere.")] = True,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+    device: DeviceOpt = "auto",
+    amp: AmpOpt = True,
+    threads: ThreadsOpt = 0,
     landmarks: Annotated[Path | None, typer.Option(
         help="Landmark features of --data for landmark_mlp (made by 'python -m "
              "emostyle.training.landmarks DATA FILE').")] = None,
+    init: Annotated[Path | None, typer.Option(
+        "--init", help="Start from these weights of the same --arch: a run directory, a .pt, "
+                       "or an exported .onnx with its card (BatchNorm restored); the "
+                       "learning-rate schedule starts afresh.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     list_archs: Annotated[bool, typer.Option("--list", help="List architectures and exit.")
                           ] = False,
@@ -106,7 +115,10 @@ def train(
                           teacher_weight=teacher_weight if teacher else 0.0,
                           budget_clock=budget_clock, device=device,
                           amp=amp, threads=threads,
-                          landmarks=str(landmarks) if landmarks else "")
+                          landmarks=str(landmarks) if landmarks else "",
+                          init=str(init) if init else "")
+        if init is not None and resume:
+            raise InputError("--init, --resume: a resumed run keeps its own weights; give one")
         best = train_run(cfg, out_dir, resume=resume, command=this_command())
         out.print(f"best PublicTest accuracy {best['public_acc']:.4f} at epoch "
                   f"{best['epoch']}; weights in {out_dir / 'best.pt'}")
@@ -286,7 +298,7 @@ def add_style(
     vgg: Annotated[Path, typer.Option(help="VGG16 weights for the perceptual loss.")
                    ] = Path("vgg16_imagenet_caffe_features_fp16.pth"),
     minutes: Annotated[float, typer.Option(help="CPU minutes of training.")] = 10.0,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+    threads: ThreadsOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Add a painting as one more style: only its normalisation row is trained."""
@@ -416,12 +428,9 @@ def train_style(
         help="Write sample pictures every N iterations (0: only at the end).")] = 250,
     log_every: int = 20,
     seed: int = 0,
-    amp: Annotated[bool, typer.Option(
-        help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
-             "faster); float32 elsewhere.")] = True,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    threads: Annotated[int, typer.Option(
-        help="Torch CPU threads (0: default). Use 1 when other jobs share the CPU.")] = 0,
+    amp: AmpOpt = True,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --out with its saved settings.")] = False,
     export: Annotated[Path | None, typer.Option(

@@ -5,6 +5,12 @@ left of its face, at the first place that stays inside the picture and overlaps 
 before it (nor, where possible, another face). A face too small to carry a label gets a compact
 mark instead: its emoji alone, scaled to the face.
 
+In a video or the live mirror the same face is planned frame after frame, and a first-fit
+choice made afresh each time jumps between places (below, then above, then below) as the face
+moves by a pixel or two. A :class:`LabelPlanner` remembers each tracked face's last label and
+hands it to :func:`plan_labels`, which keeps that place while it stays free and keeps a label
+full or compact unless the face clearly changed size.
+
 Planning is geometry alone (each label's size comes from its text's measure, no pixel is drawn),
 so front ends that draw the labels themselves, such as the live mirror's page, take the same
 plan cheaply. Drawing works in place on small slices of the picture (no full-size copy), so
@@ -14,7 +20,7 @@ render as emoji on machines with no emoji font.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -38,6 +44,17 @@ MIN_TEXT_PX = 12
 # A label may cover this share of its own area of other faces' boxes (hair, a shoulder) before
 # another place is preferred.
 FACE_OVERLAP_TOLERANCE = 0.1
+# A tracked face keeps its last place while the label covers at most this share of other faces
+# and of its own: twice what a new place may, so a face whose label sits at the edge of the
+# rule above does not send it back and forth as its box jitters.
+KEEP_OVERLAP_TOLERANCE = 2 * FACE_OVERLAP_TOLERANCE
+# A tracked face that had the full label keeps it until it is this much under COMPACT_FACE_PX:
+# detector boxes of a still face differ by a few pixels from frame to frame.
+COMPACT_HYSTERESIS_PX = 4
+# A tracked face keeps its last type size (and compact-mark size) while the size its box asks
+# for stays within this share of it: a 1-px box jitter would otherwise resize the label on
+# every frame, which reads as flicker.
+SIZE_HYSTERESIS = 0.12
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
 
@@ -160,10 +177,10 @@ def mark_side(face: Face) -> int:
     return int(min(max(0.45 * min(face.box[2], face.box[3]), 10), 256))
 
 
-def mark_patch(face: Face) -> np.ndarray:
+def mark_patch(face: Face, side: int | None = None) -> np.ndarray:
     """The compact mark, RGBA: the emoji alone (the grey "can't tell" mark for an uncertain
-    face), scaled to the face."""
-    side = mark_side(face)
+    face), ``side`` px (default: scaled to the face, :func:`mark_side`)."""
+    side = mark_side(face) if side is None else side
     glyph = emoji_glyph(_glyph_name(face), side)
     if not face.uncertain:
         return glyph
@@ -187,6 +204,7 @@ class Label:
     height: int
     compact: bool  # the emoji alone, no text
     text_px: int = 0  # the full label's type size; 0 for a compact mark
+    slot: int = 0  # which of the places around the face (see _spots); kept from frame to frame
 
     @property
     def rect(self) -> Rect:
@@ -200,7 +218,9 @@ class Label:
     @cached_property
     def patch(self) -> np.ndarray:
         """RGBA, ``height`` x ``width``: the label, or the compact mark."""
-        return mark_patch(self.face) if self.compact else label_patch(self.face, self.text_px)
+        if self.compact:
+            return mark_patch(self.face, self.width)
+        return label_patch(self.face, self.text_px)
 
 
 def _box(face: Face) -> Rect:
@@ -225,29 +245,35 @@ def _inside(rect: Rect, width: int, height: int) -> bool:
         and rect[1] + rect[3] <= height
 
 
-def _places(box: Rect, pw: int, ph: int, gap: int, width: int, height: int) -> list[Rect]:
-    """Where a ``pw`` x ``ph`` patch may go around ``box``, in order of preference, each moved
-    inside the picture: below, above, right, left (start-aligned, then end-aligned, then
-    centred), then inside the box's bottom and top edges (for a face that fills the picture)."""
+def _spots(box: Rect, pw: int, ph: int, gap: int) -> list[tuple[int, int]]:
+    """Where a ``pw`` x ``ph`` patch may go around ``box``, in order of preference: below,
+    above, right, left (start-aligned, then end-aligned, then centred), then inside the box's
+    bottom and top edges (for a face that fills the picture). A spot's index is its slot."""
     x, y, w, h = box
     below, above = y + h + gap, y - ph - gap
     right, left = x + w + gap, x - pw - gap
-    spots = [(x, below), (x, above), (right, y), (left, y),
-             (x + w - pw, below), (x + w - pw, above), (right, y + h - ph), (left, y + h - ph),
-             (x + (w - pw) // 2, below), (x + (w - pw) // 2, above),
-             (right, y + (h - ph) // 2), (left, y + (h - ph) // 2),
-             (x + gap, y + h - ph - gap), (x + gap, y + gap)]
+    return [(x, below), (x, above), (right, y), (left, y),
+            (x + w - pw, below), (x + w - pw, above), (right, y + h - ph), (left, y + h - ph),
+            (x + (w - pw) // 2, below), (x + (w - pw) // 2, above),
+            (right, y + (h - ph) // 2), (left, y + (h - ph) // 2),
+            (x + gap, y + h - ph - gap), (x + gap, y + gap)]
+
+
+def _places(box: Rect, pw: int, ph: int, gap: int, width: int, height: int
+            ) -> list[tuple[int, Rect]]:
+    """Each slot of :func:`_spots` with its rectangle moved inside the picture, best first; a
+    slot whose rectangle an earlier slot already has is left out."""
     hi_x, hi_y = max(0, width - pw), max(0, height - ph)
-    out: list[Rect] = []
-    for sx, sy in spots:
+    out: list[tuple[int, Rect]] = []
+    for slot, (sx, sy) in enumerate(_spots(box, pw, ph, gap)):
         rect = (min(max(sx, 0), hi_x), min(max(sy, 0), hi_y), pw, ph)
-        if rect not in out:
-            out.append(rect)
+        if all(rect != r for _, r in out):
+            out.append((slot, rect))
     return out
 
 
-def plan_labels(faces: Sequence[Face], width: int, height: int,
-                label: bool = True) -> list[Label]:
+def plan_labels(faces: Sequence[Face], width: int, height: int, label: bool = True,
+                previous: Sequence[Label | None] | None = None) -> list[Label]:
     """Where each face's label goes in a ``width`` x ``height`` picture, none over another.
 
     Faces are placed biggest first (the subject gets the best place), each at the first free
@@ -257,7 +283,18 @@ def plan_labels(faces: Sequence[Face], width: int, height: int,
     where it covers other labels, then other faces, least. Faces narrower than
     :data:`COMPACT_FACE_PX`, and every face when ``label`` is False, get only the compact mark.
     Only sizes are measured; no label is drawn until its :attr:`Label.patch` is read.
+
+    ``previous`` (one per face, None for a face not seen before) is each face's label in the
+    last frame of a video; :class:`LabelPlanner` keeps it. A face keeps its last place while
+    that place stays inside the picture, over no label and within
+    :data:`KEEP_OVERLAP_TOLERANCE` of faces, unless a fresh choice is better in the order above;
+    a face that had the full label keeps it down to ``COMPACT_FACE_PX - COMPACT_HYSTERESIS_PX``,
+    and its type size (or its compact mark's size) while the new one is within
+    :data:`SIZE_HYSTERESIS` of it.
+    Without ``previous`` the plan is the still picture's.
     """
+    if previous is not None and len(previous) != len(faces):
+        raise ValueError(f"previous has {len(previous)} labels for {len(faces)} faces")
     boxes = [_box(f) for f in faces]
     all_boxes = np.array(boxes, np.int64).reshape(-1, 4)
     order = sorted(range(len(faces)), key=lambda i: (-boxes[i][2] * boxes[i][3], boxes[i][1],
@@ -265,51 +302,123 @@ def plan_labels(faces: Sequence[Face], width: int, height: int,
     placed: list[Label] = []
     for i in order:
         face, box = faces[i], boxes[i]
+        last = previous[i] if previous is not None else None
+        least = COMPACT_FACE_PX
+        if last is not None and not last.compact:  # hysteresis: no toggling at the threshold
+            least -= COMPACT_HYSTERESIS_PX
         side = mark_side(face)
+        if last is not None and last.compact:
+            side = _steady(side, last.width)
         sizes = [(side, side, True, 0)]  # (width, height, compact, text_px), best first
-        if label and min(box[2], box[3]) >= COMPACT_FACE_PX:
+        if label and min(box[2], box[3]) >= least:
             text_px = int(np.clip(0.16 * box[2], MIN_TEXT_PX, 96))
+            if last is not None and not last.compact:
+                text_px = _steady(text_px, last.text_px)
             geo = _label_geometry(face, text_px)
             if geo.width > width and text_px > MIN_TEXT_PX:  # a narrow picture
                 text_px = max(MIN_TEXT_PX, int(text_px * width / geo.width))
                 geo = _label_geometry(face, text_px)
             sizes.insert(0, (geo.width, geo.height, False, text_px))
         others = np.delete(all_boxes, i, axis=0)
-        placed.append(_place(face, box, sizes, placed, others, width, height))
+        placed.append(_place(face, box, sizes, placed, others, width, height, last))
     return placed
 
 
+def _steady(wanted: int, last: int) -> int:
+    """``last`` while ``wanted`` is within :data:`SIZE_HYSTERESIS` of it, else ``wanted``."""
+    return last if abs(wanted - last) <= max(1, round(SIZE_HYSTERESIS * last)) else wanted
+
+
+def _tier(size: tuple[int, int, bool, int], labels: int, faces: int, own: int,
+          tolerance: float) -> int:
+    """0: beside the face, free; 1: free but over the face's own edge; 2: covers something."""
+    allowed = tolerance * size[0] * size[1]
+    if labels or faces > allowed:
+        return 2
+    return 0 if own <= allowed else 1
+
+
 def _place(face: Face, box: Rect, sizes: list[tuple[int, int, bool, int]],
-           placed: list[Label], others: np.ndarray, width: int, height: int) -> Label:
+           placed: list[Label], others: np.ndarray, width: int, height: int,
+           last: Label | None = None) -> Label:
     gap = _stroke(face) + 1
-    candidates = [(size, rect) for size in sizes
-                  for rect in _places(box, size[0], size[1], gap, width, height)]
-    inside = [_inside(rect, width, height) for _, rect in candidates]
+    candidates = [(size, slot, rect) for size in sizes
+                  for slot, rect in _places(box, size[0], size[1], gap, width, height)]
+    # The face's last place, with this frame's box and the same kind of label: scored last,
+    # apart from the fresh choice.
+    kept = None
+    same = [] if last is None else [size for size in sizes if size[2] == last.compact]
+    if same:
+        pw, ph = same[0][:2]
+        sx, sy = _spots(box, pw, ph, gap)[last.slot]
+        kept = (same[0], last.slot, (min(max(sx, 0), max(0, width - pw)),
+                                     min(max(sy, 0), max(0, height - ph)), pw, ph))
+    rects = [r for _, _, r in candidates] + ([kept[2]] if kept else [])
+    inside = [_inside(rect, width, height) for rect in rects]
     # One matrix for every candidate against every obstacle: the labels placed so far, the
     # other faces, this face (a crowd is planned every frame in the live mirror).
     obstacles = np.array([p.rect for p in placed] + [box], np.int64).reshape(-1, 4)
-    shared = _shared(np.array([r for _, r in candidates], np.int64).reshape(-1, 4),
+    shared = _shared(np.array(rects, np.int64).reshape(-1, 4),
                      np.concatenate([obstacles, others]))
     n = len(placed)
     labels, own, faces = (shared[:, :n].sum(1).tolist(), shared[:, n].tolist(),
                           shared[:, n + 1:].sum(1).tolist())
-    # (size, rect, labels covered, other faces covered, own face covered), best first
+    # (size, slot, rect, labels covered, other faces covered, own face covered), best first
     scored = []
-    for k, (size, rect) in enumerate(candidates):
+    for k, (size, slot, rect) in enumerate(candidates):
         if inside[k]:
-            scored.append((size, rect, labels[k], faces[k], own[k]))
+            scored.append((size, slot, rect, labels[k], faces[k], own[k]))
         elif size[2]:  # a compact mark outside the picture: kept for the last resort only
-            scored.append((size, rect, 1 << 62, 0, 0))
+            scored.append((size, slot, rect, 1 << 62, 0, 0))
 
     def small(covered: int, s: tuple) -> bool:
         return covered <= FACE_OVERLAP_TOLERANCE * s[0][0] * s[0][1]
 
-    clear = [s for s in scored if s[2] == 0 and small(s[3], s)]
-    pick = (next((s for s in clear if small(s[4], s)), None)  # beside the face
-            or min(clear, key=lambda s: (s[0][2], s[4]), default=None)  # over its own edge
-            or min(scored, key=lambda s: (s[2], s[3], not s[0][2])))  # least covered
-    (pw, ph, compact, text_px), (x, y, _, _) = pick[:2]
-    return Label(face, x, y, pw, ph, compact, text_px)
+    clear = [s for s in scored if s[3] == 0 and small(s[4], s)]
+    pick = (next((s for s in clear if small(s[5], s)), None)  # beside the face
+            or min(clear, key=lambda s: (s[0][2], s[5]), default=None)  # over its own edge
+            or min(scored, key=lambda s: (s[3], s[4], not s[0][2])))  # least covered
+    if kept is not None and inside[-1]:
+        # Kept unless the fresh pick is better in the order above (beside before over the
+        # face's edge, full before compact), the kept place judged with the looser tolerance.
+        k = len(rects) - 1
+        kept_rank = (_tier(kept[0], labels[k], faces[k], own[k], KEEP_OVERLAP_TOLERANCE),
+                     kept[0][2])
+        pick_rank = (_tier(pick[0], *pick[3:], FACE_OVERLAP_TOLERANCE), pick[0][2])
+        if kept_rank[0] < 2 and kept_rank <= pick_rank:
+            pick = kept
+    (pw, ph, compact, text_px), slot, (x, y, _, _) = pick[:3]
+    return Label(face, x, y, pw, ph, compact, text_px, slot)
+
+
+class LabelPlanner:
+    """Plans the labels of tracked faces frame after frame, so each label keeps its place.
+
+    Give each face a stable key (a track id): the planner hands every face's last label to
+    :func:`plan_labels`. A face missed for a frame or two gets its place back; a key unseen for
+    ``max_age`` plans is forgotten, so the memory does not grow with every face ever seen.
+    """
+
+    def __init__(self, max_age: int = 10) -> None:
+        self.max_age = max_age
+        self._last: dict[Hashable, tuple[Label, int]] = {}  # key -> (label, plan it was made)
+        self._plans = 0
+
+    def plan(self, faces: Sequence[Face], keys: Sequence[Hashable], width: int, height: int,
+             label: bool = True) -> list[Label]:
+        """This frame's labels, as :func:`plan_labels` returns them, each face's last label
+        kept where it still fits."""
+        if len(keys) != len(faces):
+            raise ValueError(f"{len(keys)} keys for {len(faces)} faces")
+        previous = [self._last[k][0] if k in self._last else None for k in keys]
+        labels = plan_labels(faces, width, height, label, previous)
+        by_face = {id(lb.face): lb for lb in labels}
+        for face, key in zip(faces, keys, strict=True):
+            self._last[key] = (by_face[id(face)], self._plans)
+        self._last = {k: v for k, v in self._last.items()
+                      if self._plans - v[1] <= self.max_age}
+        self._plans += 1
+        return labels
 
 
 def draw_boxes(image: np.ndarray, faces: Iterable[Face]) -> None:
@@ -319,14 +428,18 @@ def draw_boxes(image: np.ndarray, faces: Iterable[Face]) -> None:
         cv2.rectangle(image, (x, y), (x + w, y + h), face_rgb(face), _stroke(face), cv2.LINE_AA)
 
 
-def draw_faces(image: np.ndarray, faces: Sequence[Face], label: bool = True) -> list[Label]:
+def draw_faces(image: np.ndarray, faces: Sequence[Face], label: bool = True,
+               labels: Sequence[Label] | None = None) -> list[Label]:
     """Boxes, then labels laid out by :func:`plan_labels`, drawn in place; returns the labels.
 
     A face too small or unclear to read gets a grey box, the "can't tell" mark and no
-    percentage: a confident emoji there would claim what the model cannot see.
+    percentage: a confident emoji there would claim what the model cannot see. ``labels``
+    planned already (by a :class:`LabelPlanner`, for a video) are drawn as they are.
     """
     draw_boxes(image, faces)
-    labels = plan_labels(faces, image.shape[1], image.shape[0], label)
+    if labels is None:
+        labels = plan_labels(faces, image.shape[1], image.shape[0], label)
+    labels = list(labels)
     for lb in labels:  # after every box, so no neighbour's box line crosses a label
         blend_rgba(image, lb.patch, lb.x, lb.y)
     return labels

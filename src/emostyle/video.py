@@ -396,8 +396,10 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
     smoothed mood, as ``style`` asks (default: a blend by the mood at full resolution);
     ``temporal_blend`` is the weight of the new stylized frame against the previous output
     (1 = no blending), which removes most frame-to-frame shimmer of feed-forward style networks.
-    ``draw_faces=False`` leaves out the boxes and emoji. ``on_frame(index, total, frame)`` is
-    called for progress and display; returning False stops early. ``overwrite=False`` never
+    ``draw_faces=False`` leaves out the boxes and emoji; otherwise each track's label keeps its
+    place from frame to frame (:class:`emostyle.overlay.LabelPlanner`).
+    ``on_frame(index, total, frame)`` is called for progress and display; returning False stops
+    early. ``overwrite=False`` never
     replaces an existing output, log or plot (an error instead).
     """
     if every < 1:
@@ -409,12 +411,14 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                           audio_from=None if isinstance(source, int) else Path(source))
               if output else None)
     tracker = FaceTracker(alpha=alpha)
+    planner = overlay.LabelPlanner(max_age=tracker.max_age)  # labels keep their places
     report = VideoReport(str(source), str(output) if output else None,
                          container_frames=info.frame_count)
     rows: list[dict] = []
     prev_in = prev_out = prev_raw = None
     flicker_in, flicker_raw, flicker_out = [], [], []
     shown: list = []
+    labels: list = []
     t0 = time.time()
     try:
         for index, t, frame in reader:
@@ -422,6 +426,9 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
                 analysis = analyzer.analyze(frame)
                 tracks = tracker.update(analysis.faces, index)
                 shown = [FaceTracker.smoothed_face(tr) for tr in tracks]
+                if draw_faces:
+                    labels = planner.plan(shown, [tr.track_id for tr in tracks],
+                                          frame.shape[1], frame.shape[0])
                 report.analyzed_frames += 1
                 for tr, face in zip(tracks, shown, strict=True):
                     rows.append({"frame": index, "time_s": round(t, 3), "track": tr.track_id,
@@ -445,7 +452,7 @@ def process_video(source: str | Path | int, output: Path | None, analyzer: Analy
             else:
                 out = frame  # drawing in place: the decoded frame is ours
             if draw_faces:
-                overlay.draw_faces(out, shown)
+                overlay.draw_faces(out, shown, labels=labels)
             if writer is not None:
                 writer.write(out)
             report.frames += 1

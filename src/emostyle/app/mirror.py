@@ -5,6 +5,8 @@ one as a JPEG over a WebSocket and draws the boxes, labels and probability bars 
 JSON reply. Where each label goes is not the page's choice: the reply carries every face's label
 rectangle, planned by :func:`emostyle.overlay.plan_labels` as for still pictures and video, so
 labels in a crowd avoid each other and the frame's edge, and tiny faces get the compact mark.
+Each connection plans with its own :class:`emostyle.overlay.LabelPlanner`, keyed by track id, so
+a face's label keeps its place from frame to frame instead of jumping as the box jitters.
 Only one frame per browser is in flight at a time, so a slow machine lowers the frame rate
 instead of building a backlog. Each connection has its own :class:`FaceTracker`, which follows
 faces by box overlap and keeps a moving average of their probabilities.
@@ -29,7 +31,7 @@ import numpy as np
 from emostyle.app.engine import DEFAULT_DETECTION_SCORE, SharedAnalyzer, emotion_models, hex_color
 from emostyle.emotions import EMOJI, EMOTIONS
 from emostyle.errors import EmostyleError, InputError
-from emostyle.overlay import EMOJI_DIR, UNCERTAIN_RGB, ink_rgb, plan_labels, rgb
+from emostyle.overlay import EMOJI_DIR, UNCERTAIN_RGB, LabelPlanner, ink_rgb, plan_labels, rgb
 from emostyle.results import Face
 from emostyle.tracking import FaceTracker
 from emostyle.uncertainty import UNCERTAIN_LABEL
@@ -151,16 +153,19 @@ def same_origin(headers: Mapping[str, str]) -> bool:
     return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
 
-def face_replies(faces: Sequence[Face], ids: Sequence[int], width: int, height: int
-                 ) -> list[dict]:
+def face_replies(faces: Sequence[Face], ids: Sequence[int], width: int, height: int,
+                 planner: LabelPlanner | None = None) -> list[dict]:
     """Each face as the page draws it, in frame pixels, with its label laid out for the whole
-    ``width`` x ``height`` frame by :func:`emostyle.overlay.plan_labels`.
+    ``width`` x ``height`` frame by :func:`emostyle.overlay.plan_labels` (through ``planner``,
+    keyed by the track ``ids``, so that labels keep their places across a stream's frames).
 
     ``label`` is the label's rectangle (``x``, ``y``, ``w``, ``h``), whether it is the
     ``compact`` mark (the emoji alone), and for a full label its ``text`` and type size
     (``text_px``); the page draws it there, mirrored with the box, and fits its own font to it.
     """
-    labels = {id(lb.face): lb for lb in plan_labels(faces, width, height)}
+    planned = (plan_labels(faces, width, height) if planner is None
+               else planner.plan(faces, ids, width, height))
+    labels = {id(lb.face): lb for lb in planned}
     out = []
     for face, track_id in zip(faces, ids, strict=True):
         lb = labels[id(face)]
@@ -188,6 +193,7 @@ class MirrorSession:
         self.analyzer = analyzer
         self.min_score = min_score
         self.tracker = FaceTracker(alpha=smoothing)
+        self.labels = LabelPlanner(max_age=self.tracker.max_age)
         self.frames = 0
         self.on_work = on_work
 
@@ -203,7 +209,8 @@ class MirrorSession:
         tracks = self.tracker.update(analysis.faces, self.frames)
         self.frames += 1
         faces = face_replies([FaceTracker.smoothed_face(t) for t in tracks],
-                             [t.track_id for t in tracks], image.shape[1], image.shape[0])
+                             [t.track_id for t in tracks], image.shape[1], image.shape[0],
+                             self.labels)
         if self.on_work is not None:
             self.on_work(worked)
         own = time.perf_counter() - started - waited

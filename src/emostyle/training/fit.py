@@ -29,6 +29,7 @@ from emostyle.training.datasets import FaceSet, Splits, load_dataset
 from emostyle.training.metrics import classification_metrics
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
+from emostyle.training.warm_start import CALIBRATION_FACES, check_init_source, init_weights
 
 BALANCE_MODES = ("none", "weighted-loss", "weighted-sampler", "oversample", "undersample")
 
@@ -82,6 +83,9 @@ class TrainConfig:
     # Normalisation applied after scaling pixels to [0, 1]; recorded in the model card.
     mean: float = 0.5077
     std: float = 0.2550
+    # Warm start (emostyle.training.warm_start): a run directory, .pt or exported .onnx of the
+    # same architecture whose weights the run starts from; the schedule starts afresh.
+    init: str = ""
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -286,6 +290,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def warm_start(model: nn.Module, cfg: TrainConfig, train_set: FaceSet) -> None:
+    """Load ``cfg.init`` into ``model``, calibrating un-folded BatchNorms on training faces."""
+    check_init_source(cfg.init, cfg.arch, cfg.mean, cfg.std)
+    rows = np.random.default_rng(cfg.seed).permutation(len(train_set))[:CALIBRATION_FACES]
+    calibration = normalise(to_input(train_set.images[np.sort(rows)], cfg), cfg)
+    init_weights(model, cfg.init, calibration)
+
+
 def train_run(cfg: TrainConfig, out: str | Path, resume: bool = False, command: str = ""
               ) -> dict:
     """:func:`train` on ``cfg``'s dataset, or on resume the run's own; returns the best record.
@@ -293,6 +305,8 @@ def train_run(cfg: TrainConfig, out: str | Path, resume: bool = False, command: 
     ``command`` (the command line that started it) is kept in ``out/command.txt`` for the card.
     """
     out = Path(out)
+    if cfg.init and not resume:  # before the dataset loads: a wrong --init fails at once
+        check_init_source(cfg.init, cfg.arch, cfg.mean, cfg.std)
     if resume and (out / "config.json").is_file():
         saved = json.loads((out / "config.json").read_text())
         splits = load_dataset(saved["data"], saved["labels"])
@@ -349,6 +363,8 @@ def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = Fals
             f"--landmarks is for landmark architectures (landmark_mlp), not {cfg.arch}")
     if wants_features and state is None:
         model.fit_preprocessing(train_set.images, train_set.labels)
+    if cfg.init and state is None:
+        warm_start(model, cfg, train_set)
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     aug = AugmentConfig.preset(cfg.augment)

@@ -96,12 +96,15 @@ class CondInstanceNorm(nn.Module):
         if params.map is None:
             if not ctx.track:
                 # The ordinary path: the framework's instance norm (one fused kernel in ONNX
-                # Runtime, ~25% less memory than the explicit statistics below), in float32.
-                # (Normalising before slicing the tables puts the norm right after its conv in
-                # the exported graph's node order, which ONNX Runtime's memory planner rewards.)
-                y = F.instance_norm(f32(x), eps=EPS)
-                return as_dtype(y * params.gamma[:, sl, None, None]
-                                + params.beta[:, sl, None, None], x.dtype)
+                # Runtime, ~25% less memory than the explicit statistics below), in float32,
+                # with each picture's blended scale and shift as the norm's own affine
+                # parameters: the pictures of a batch become the channels of one picture,
+                # so the exported graph has no separate Mul and Add over every activation.
+                n, ch, h, w = x.shape
+                y = F.instance_norm(f32(x).reshape(1, n * ch, h, w),
+                                    weight=params.gamma[:, sl].reshape(-1),
+                                    bias=params.beta[:, sl].reshape(-1), eps=EPS)
+                return as_dtype(y.reshape(n, ch, h, w), x.dtype)
             mean, var = self._stats(x, sl, ctx)
             scale = params.gamma[:, sl] * torch.rsqrt(var.clamp_min(0.0) + EPS)
             shift = params.beta[:, sl] - mean * scale
