@@ -446,7 +446,7 @@ def train_style(
         need_torch()
         from emostyle.training.style_fit import (
             StyleFitConfig,
-            parse_style_args,
+            new_run_config,
             run_line,
             train_single_styles,
             train_styles,
@@ -455,32 +455,18 @@ def train_style(
         if single and export is not None:
             raise InputError("--single trains one network per style: export each "
                              "OUT/<name> with `emostyle export-style`")
-        if vgg_kind not in ("auto", "caffe", "torchvision"):
-            raise InputError(f"--vgg-kind must be caffe, torchvision or auto, got {vgg_kind!r}")
-        if init is not None and not init.is_file():
-            raise InputError(f"--init {init}: no such file")
         if export is not None:
             check_style_model_output(export, "--export", overwrite,
                                      [init] if init is not None else [])
-        if resume:
-            cfg = StyleFitConfig()  # the run directory's own config is used
-        else:
-            missing = [o for o, v in (("--style", style), ("--content-dir", content_dir),
-                                      ("--vgg", vgg)) if not v]
-            if missing:
-                raise InputError(f"missing {', '.join(missing)} (needed unless --resume)")
-            from emostyle.training.vgg_loss import load_vgg
-            kind = load_vgg(vgg, None if vgg_kind == "auto" else vgg_kind).kind
-            cfg = StyleFitConfig(
-                styles=parse_style_args(style), content_dir=str(content_dir), vgg=str(vgg),
-                vgg_kind=kind, crop=crop, batch_size=batch_size, iterations=iterations,
-                minutes=minutes, lr=lr, content_weight=content_weight,
-                style_weight=style_weight, tv_weight=tv_weight, style_size=style_size,
-                holdout=holdout, max_content=max_content,
-                net={"width": width, "blocks": blocks, "separable": separable,
-                     "in_kernel": in_kernel, "out_kernel": out_kernel},
-                seed=seed, device=device, amp=amp, threads=threads, log_every=log_every,
-                sample_every=sample_every, init=str(init) if init else "")
+        cfg = StyleFitConfig() if resume else new_run_config(  # resume: the run's own config
+            style, content_dir, vgg, vgg_kind, init, crop=crop, batch_size=batch_size,
+            iterations=iterations, minutes=minutes, lr=lr, content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, style_size=style_size,
+            holdout=holdout, max_content=max_content,
+            net={"width": width, "blocks": blocks, "separable": separable,
+                 "in_kernel": in_kernel, "out_kernel": out_kernel},
+            seed=seed, device=device, amp=amp, threads=threads, log_every=log_every,
+            sample_every=sample_every)
         command = this_command()
         if single:
             runs = train_single_styles(cfg, out_dir, resume=resume)

@@ -105,6 +105,30 @@ def parse_style_args(items: list[str]) -> list[list[str]]:
     return out
 
 
+def new_run_config(style: list[str] | None, content_dir: str | Path | None,
+                   vgg: str | Path | None, vgg_kind: str = "auto", init: str | Path | None = None,
+                   **settings: object) -> StyleFitConfig:
+    """A new run's config from ``train-style``'s options, every option error raised first.
+
+    ``style`` is the NAME=PAINTING list; ``vgg_kind`` ``auto`` reads the kind from the weights
+    file; ``settings`` are the remaining :class:`StyleFitConfig` fields.
+    """
+    if vgg_kind not in ("auto", "caffe", "torchvision"):
+        raise InputError(f"--vgg-kind must be caffe, torchvision or auto, got {vgg_kind!r}")
+    if init is not None and not Path(init).is_file():
+        raise InputError(f"--init {init}: no such file")
+    missing = [o for o, v in (("--style", style), ("--content-dir", content_dir),
+                              ("--vgg", vgg)) if not v]
+    if missing:
+        raise InputError(f"missing {', '.join(missing)} (needed unless --resume)")
+    from emostyle.training.vgg_loss import load_vgg
+
+    kind = load_vgg(vgg, None if vgg_kind == "auto" else vgg_kind).kind
+    return StyleFitConfig(styles=parse_style_args(style), content_dir=str(content_dir),
+                          vgg=str(vgg), vgg_kind=kind, init=str(init) if init else "",
+                          **settings)
+
+
 # ---------------------------------------------------------------------------------------- data
 
 def content_files(content_dir: str | Path) -> list[Path]:
