@@ -200,25 +200,17 @@ def evaluate(
 
     def photo_body() -> int:
         from emostyle.training import photo_eval as pe
-        from emostyle.training.labelled_photos import labelled_photos, read_manifest
 
         given = "--manifest" if manifest is not None else "--photos"
-        if photos is not None and manifest is not None:
-            raise InputError("--photos, --manifest: give one of them")
         ignored = [o for o, used in (("--tta", tta), ("--split", split != "private"),
                                      ("--data", data != Path("fer2013.npz"))) if used]
         if ignored:
             raise InputError(f"{', '.join(ignored)}: not used with {given} (they choose "
                              "FER2013 faces); leave them out")
-        if no_face not in pe.NO_FACE_RULES:
-            raise InputError(f"--no-face: use {' or '.join(pe.NO_FACE_RULES)}, got {no_face!r}")
-        items = read_manifest(manifest) if manifest is not None else labelled_photos(photos)
-        if no_face != "wrong" and not any(p.source for p in items):
-            raise InputError("--no-face: only used with a manifest that has a source column")
+        items, read = pe.photos_to_evaluate(photos, manifest, no_face)
         target = out_dir or pe.default_photo_eval_dir(source)
         check_outputs(target, pe.PHOTO_REPORT_FILES, {p.path for p in items} |
                       ({manifest} if manifest is not None else set()))
-        read = {"manifest": str(manifest)} if manifest is not None else {"photos": str(photos)}
         report, note = pe.evaluate_into(source, items, target, not no_detect, no_face,
                                         predictions, overwrite, **read)
         if as_json:

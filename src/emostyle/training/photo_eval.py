@@ -21,7 +21,7 @@ from emostyle.errors import InputError
 from emostyle.images import read_image
 from emostyle.outputs import commit, temp_beside
 from emostyle.pipeline import Analyzer
-from emostyle.training.labelled_photos import LabelledPhoto, labelled_photos
+from emostyle.training.labelled_photos import LabelledPhoto, labelled_photos, read_manifest
 from emostyle.training.metrics import classification_metrics
 
 NO_FACE_RULES = ("wrong", "skip")  # how a per-source table counts a picture without a face
@@ -178,6 +178,21 @@ def evaluate_into(model: str | Path, pictures: list[LabelledPhoto], out_dir: Pat
     if predictions is not None:
         write_predictions(results, predictions, overwrite)
     return report, note
+
+
+def photos_to_evaluate(photos: Path | None, manifest: Path | None, no_face: str = "wrong"
+                       ) -> tuple[list[LabelledPhoto], dict[str, str]]:
+    """The labelled pictures of ``--photos`` or ``--manifest``, and what was read (for the
+    report); option errors are raised before any picture is opened."""
+    if (photos is None) == (manifest is None):
+        raise InputError("--photos, --manifest: give one of them")
+    if no_face not in NO_FACE_RULES:
+        raise InputError(f"--no-face: use {' or '.join(NO_FACE_RULES)}, got {no_face!r}")
+    items = read_manifest(manifest) if manifest is not None else labelled_photos(photos)
+    if no_face != "wrong" and not any(p.source for p in items):
+        raise InputError("--no-face: only used with a manifest that has a source column")
+    return items, ({"manifest": str(manifest)} if manifest is not None else
+                   {"photos": str(photos)})
 
 
 def default_photo_eval_dir(model: str | Path) -> Path:
