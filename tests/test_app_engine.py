@@ -421,3 +421,38 @@ def test_an_upload_over_the_limit_is_refused_with_its_size_and_the_limit():
     assert engine.upload_too_large("a.jpg", limit * 2**20) is None
     why = engine.upload_too_large("a.tif", int(1.5 * limit * 2**20))
     assert why and f"a.tif is {1.5 * limit:.1f} MB" in why and f"over the {limit} MB limit" in why
+
+
+def thread_nice() -> int:
+    import os
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_a_page_run_lowers_only_its_own_thread_and_the_threads_it_starts():
+    before = thread_nice()
+    if before > 14:
+        pytest.skip(f"the suite already runs at nice {before}")
+    seen: dict = {}
+
+    def page_run() -> None:
+        seen["lowered"] = engine.lower_page_priority(before + 5)
+        seen["run"] = thread_nice()
+        child = threading.Thread(target=lambda: seen.setdefault("started", thread_nice()))
+        child.start()
+        child.join()
+        engine.lower_page_priority(before + 1)  # never raised back: that needs privileges
+        seen["again"] = thread_nice()
+
+    run = threading.Thread(target=page_run)
+    run.start()
+    run.join()
+    assert seen == {"lowered": True, "run": before + 5, "started": before + 5,
+                    "again": before + 5}
+    assert thread_nice() == before  # the server's own threads (the mirror's) keep theirs
+    fresh: dict = {}
+    other = threading.Thread(target=lambda: fresh.setdefault("nice", thread_nice()))
+    other.start()
+    other.join()
+    assert fresh["nice"] == before  # and the next page run starts from the server's value

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -63,6 +64,31 @@ class Upload:
     @property
     def stem(self) -> str:
         return Path(self.name).stem or "photo"
+
+
+# Page scripts (a photo upload's decode, analysis and painting) run this much nicer than the
+# live mirror's socket handlers: on a 2-core machine a painting otherwise takes the core a
+# mirror frame needs, and the mirror's replies stall for as long as the painting runs.
+PAGE_NICE = 10
+
+
+def lower_page_priority(nice: int = PAGE_NICE) -> bool:
+    """Run the calling thread, and the threads it starts from now on, at ``nice``.
+
+    Streamlit runs each page run in a thread of its own, so this touches neither the mirror's
+    threads nor the next run's. Linux only: there a nice value belongs to one thread, where
+    other systems would lower the whole server. It only ever raises the value (an unprivileged
+    thread cannot lower it again). Returns whether the thread now runs at ``nice`` or nicer.
+    """
+    if sys.platform != "linux":
+        return False
+    tid = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except OSError:
+        return False
+    return True
 
 
 def safe_name(name: str) -> str:

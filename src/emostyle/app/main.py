@@ -6,8 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from emostyle.app.engine import lower_page_priority
+
 HERE = Path(__file__).resolve().parent
 
+lower_page_priority()  # this run's work yields the CPU to live mirror frames
 st.set_page_config(page_title="emostyle", page_icon="😄", layout="wide")
 st.navigation([
     st.Page(HERE / "page_photo.py", title="Photo", icon="📷", default=True),
