@@ -29,7 +29,12 @@ from emostyle.training.datasets import FaceSet, Splits, load_dataset
 from emostyle.training.metrics import classification_metrics
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
-from emostyle.training.warm_start import CALIBRATION_FACES, check_init_source, init_weights
+from emostyle.training.warm_start import (
+    CALIBRATION_FACES,
+    check_init_source,
+    init_source_kind,
+    init_weights,
+)
 
 BALANCE_MODES = ("none", "weighted-loss", "weighted-sampler", "oversample", "undersample")
 
@@ -305,8 +310,8 @@ def train_run(cfg: TrainConfig, out: str | Path, resume: bool = False, command: 
     ``command`` (the command line that started it) is kept in ``out/command.txt`` for the card.
     """
     out = Path(out)
-    if cfg.init and not resume:  # before the dataset loads: a wrong --init fails at once
-        check_init_source(cfg.init, cfg.arch, cfg.mean, cfg.std)
+    if cfg.init and not resume:  # before the dataset loads: a missing --init fails at once
+        init_source_kind(cfg.init)  # (what it was trained for is checked by warm_start)
     if resume and (out / "config.json").is_file():
         saved = json.loads((out / "config.json").read_text())
         splits = load_dataset(saved["data"], saved["labels"])
