@@ -92,7 +92,7 @@ def test_ensemble_card_averages_calibrated_member_probabilities(members_dir, npz
     expected = []
     for m in card["members"]:
         clf = EmotionClassifier(out.parent / m["file"])
-        clf.tta_flip = True
+        clf.tta = card["tta"]
         expected.append(softmax(clf.logits(faces) / clf.temperature))
     mean = np.mean(expected, axis=0)
     want = softmax(np.log(np.maximum(mean, 1e-12)) / card["temperature"])
@@ -138,7 +138,7 @@ def test_teacher_targets_are_the_models_calibrated_tta_probabilities(members_dir
     assert probs.shape == (400, 7)
     assert np.allclose(np.load(tmp_path / "t.npy"), probs)
     clf = EmotionClassifier(model)
-    clf.tta_flip = True
+    clf.tta = "flip"
     faces = synthetic_faces(400, 0).images[:5]
     assert np.allclose(probs[:5], clf.predict_proba(faces), atol=1e-5)
 

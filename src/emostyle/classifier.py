@@ -18,6 +18,7 @@ from emostyle.errors import EmostyleError, ModelNotFoundError
 from emostyle.model_files import ModelCard, open_session, read_card, resolve_model
 from emostyle.model_files import session_options as session_options  # the former home
 from emostyle.results import DetectedFace
+from emostyle.tta import combine, expand
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class EmotionClassifier:
                                      f"FER2013 order {EMOTIONS}")
         self.pre = Preprocessing.from_card(self.model_card)
         self.temperature = self.model_card.temperature
-        self.tta_flip = self.model_card.tta_flip
+        self.tta = self.model_card.tta  # the views averaged at inference (emostyle.tta)
         if is_ensemble_card(self.card):
             self._members = [_Member.load(path, threads, providers, self.pre, use=use)
                              for path in ensemble_member_paths(self.model_path, self.card)]
@@ -166,21 +167,27 @@ class EmotionClassifier:
         return np.ascontiguousarray((x - mean) / std)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        """Raw network outputs (N, 7), averaged with the mirror image when the card asks."""
+        """Raw network outputs (N, 7), averaged over the card's test-time views (``tta``)."""
         if len(crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        x = self.to_tensor(crops)
-        if self.tta_flip:
-            x = np.concatenate([x, x[..., ::-1].copy()])
+        x = expand(self.to_tensor(crops), self.tta)
         if len(self._members) == 1:
             z = self._members[0].run(["logits"], x)[0]
         else:
             z = mean_log_proba([m.run(["logits"], x)[0] / m.temperature
                                  for m in self._members])
-        if self.tta_flip:
-            n = len(crops)
-            return (z[:n] + z[n:]) / 2
-        return z
+        return combine(z, len(crops), self.tta)
+
+    @property
+    def tta_flip(self) -> bool:
+        """Whether any test-time views are averaged (the older, flip-only name)."""
+        return self.tta != "none"
+
+    def use_tta(self, on: bool) -> None:
+        """Evaluate with the card's own views (the mirror where the card names none), or the
+        crop alone: ``evaluate --tta`` measures what ships, whatever views that is."""
+        card_mode = self.model_card.tta
+        self.tta = (card_mode if card_mode != "none" else "flip") if on else "none"
 
     @property
     def has_cam(self) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from emostyle.errors import InputError, ModelNotFoundError
 from emostyle.outputs import OutputPlan
+from emostyle.tta import card_tta
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -100,7 +101,7 @@ class ModelCard:
     summary: str = ""
     labels: tuple[str, ...] = ()
     temperature: float = 1.0
-    tta_flip: bool = False
+    tta: str = "none"  # test-time views averaged at inference (emostyle.tta)
     input: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -112,10 +113,15 @@ class ModelCard:
                    summary=str(data.get("summary", "")),
                    labels=tuple(data.get("labels", ())),
                    temperature=float(data.get("temperature", 1.0)),
-                   tta_flip=bool(data.get("tta_flip", False)),
+                   tta=card_tta(data),
                    input=dict(data.get("input") or {}),
                    metrics=dict(data.get("metrics") or {}),
                    data=data)
+
+    @property
+    def tta_flip(self) -> bool:
+        """Whether the model averages any test-time views (the older, flip-only name)."""
+        return self.tta != "none"
 
     def get(self, key: str, default: Any = None) -> Any:
         """A field of the JSON that has no attribute of its own (style lists, tiling graph)."""

@@ -13,6 +13,11 @@ import streamlit as st
 
 from emostyle.app import engine, ui
 from emostyle.emotions import EMOJI, EMOTIONS
+from emostyle.tta import card_tta
+
+TTA_WORDS = {"none": "none (the face crop alone)", "flip": "the crop and its mirror image",
+             "flip+rotate": "the crop and its mirror image, each also turned 8 degrees either "
+                            "way (six views)"}
 
 # Figures of the source checkout's docs/, shown where they belong: (path in docs/, caption).
 EMOTION_FIGURES = {
@@ -122,7 +127,7 @@ def emotion_card(path: Path, card: dict) -> None:
         f"{made}\n"
         f"- **input** {inp.get('size', '?')} px {inp.get('color', '')}, crop margin "
         f"{inp.get('crop_margin', '?')}, aligned by the eyes: {inp.get('align', '?')}\n"
-        f"- **mirror-image averaging** (TTA): {card.get('tta_flip', False)}\n"
+        f"- **test-time views averaged** (TTA): {TTA_WORDS[card_tta(card)]}\n"
         f"- **date** {card.get('date', '?')}")
     figures(EMOTION_FIGURES.get(card.get("name", ""), []))
 

@@ -8,9 +8,11 @@ averaged. Two steps, each a function here and a subcommand of ``emostyle ensembl
   of PrivateTest accuracy (half the bytes; compute stays float32), evaluates it with flip TTA and
   writes its card.
 - :func:`build_ensemble` picks members greedily on **PublicTest** (a member joins only when the
-  average with it scores higher), fits the ensemble's temperature on PublicTest, reads
-  PrivateTest once for the chosen set, and writes ``emotion_accurate.json``: a card that names its
-  member files, which :class:`emostyle.classifier.EmotionClassifier` loads like any model.
+  average with it scores higher), once per test-time view set (``flip``, ``flip+rotate``:
+  :mod:`emostyle.tta`) keeping the set that scores higher there, fits the ensemble's
+  temperature on PublicTest, reads PrivateTest once for the chosen set, and writes
+  ``emotion_accurate.json``: a card that names its member files, which
+  :class:`emostyle.classifier.EmotionClassifier` loads like any model.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from emostyle.training.onnx_eval import onnx_logits
 MEMBERS_DIR = BUNDLED_DIR / "members"
 ENSEMBLE_CARD = BUNDLED_DIR / "emotion_accurate.json"
 FP16_MAX_DROP = 0.002  # the issue's bound: fp16 ships only when it costs <= 0.2 points
+ENSEMBLE_TTA_MODES = ("flip", "flip+rotate")  # what `ensemble build` tries, cheapest first
 
 
 def weights_to_fp16(src: str | Path, dst: str | Path, min_elements: int = 16) -> None:
@@ -70,9 +73,9 @@ class MemberScores:
     public_logits: np.ndarray  # TTA logits divided by the member's own temperature
 
 
-def _scaled_public_logits(path: Path, splits) -> np.ndarray:  # noqa: ANN001 - DatasetSplits
+def _scaled_public_logits(path: Path, splits, tta: str) -> np.ndarray:  # noqa: ANN001
     clf = EmotionClassifier(path)
-    clf.tta_flip = True
+    clf.tta = tta
     return onnx_logits(clf, splits.public.images) / clf.temperature
 
 
@@ -110,8 +113,14 @@ def build_ensemble(data: str | Path, members_dir: Path = MEMBERS_DIR,
     files = sorted(members_dir.glob("*.onnx"))
     if not files:
         raise EmostyleError(f"{members_dir}: no member .onnx files")
-    scores = [MemberScores(f.stem, _scaled_public_logits(f, splits)) for f in files]
-    path = select_members(scores, splits.public.labels)
+    # Each TTA mode chooses its own members; the mode whose ensemble scores higher on
+    # PublicTest ships (ties go to the cheaper mode, listed first).
+    trials = {}
+    for mode in ENSEMBLE_TTA_MODES:
+        scores = [MemberScores(f.stem, _scaled_public_logits(f, splits, mode)) for f in files]
+        trials[mode] = (scores, select_members(scores, splits.public.labels))
+    tta = max(trials, key=lambda m: (trials[m][1][-1][1], -ENSEMBLE_TTA_MODES.index(m)))
+    scores, path = trials[tta]
     chosen = [name for name, _ in path]
     first = load_card(members_dir / f"{chosen[0]}.onnx")
     rel = members_dir.relative_to(out.parent) if members_dir.is_relative_to(out.parent) \
@@ -120,7 +129,7 @@ def build_ensemble(data: str | Path, members_dir: Path = MEMBERS_DIR,
         "name": "emotion_accurate",
         "kind": "ensemble",
         "architecture": "ensemble",
-        "summary": f"{len(chosen)} networks averaged (calibrated probabilities, flip TTA)",
+        "summary": f"{len(chosen)} networks averaged (calibrated probabilities, {tta} TTA)",
         "task": first["task"],
         "labels": list(EMOTIONS),
         "input": first["input"],
@@ -130,7 +139,9 @@ def build_ensemble(data: str | Path, members_dir: Path = MEMBERS_DIR,
                      "ensemble_public_accuracy_after_adding": a} for n, a in path],
         "not_chosen": sorted({s.name for s in scores} - set(chosen)),
         "temperature": 1.0,
-        "tta_flip": True,
+        "tta": tta,
+        "tta_flip": True,  # for readers older than the "tta" field
+        "tta_public_accuracy": {m: trials[m][1][-1][1] for m in ENSEMBLE_TTA_MODES},
         "date": dt.date.today().isoformat(),
         "command": f"emostyle ensemble build --data {data}",
     }
@@ -259,7 +270,7 @@ def teacher_targets(model: str | Path, data: str | Path, out: Path) -> np.ndarra
     as ``out`` (.npy, float32, (N, 7), dataset order) for `emostyle train --teacher`."""
     splits = load_dataset(data, "fer2013")
     clf = EmotionClassifier(model)
-    clf.tta_flip = True
+    clf.use_tta(True)
     probs = softmax(onnx_logits(clf, splits.train.images) / clf.temperature).astype(np.float32)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part.npy")
@@ -283,7 +294,9 @@ def ensemble_lines(card: dict) -> list[str]:
     m = card["metrics"]
     return [f"accurate: {len(card['members'])} member(s) "
             f"({', '.join(Path(x['file']).stem for x in card['members'])}); "
-            f"not chosen: {', '.join(card['not_chosen']) or 'none'}",
+            f"not chosen: {', '.join(card['not_chosen']) or 'none'}; TTA {card['tta']} "
+            f"(PublicTest: " + ", ".join(f"{m} {a:.4f}" for m, a in
+                                         card["tta_public_accuracy"].items()) + ")",
             f"PublicTest {m['public_accuracy']:.4f}  PrivateTest "
             f"{m['private_accuracy']:.4f}  macro-F1 {m['private_macro_f1']:.4f}  ECE "
             f"{m['ece_before']:.4f} -> {m['ece_after']:.4f} (T={card['temperature']:.3f})"]

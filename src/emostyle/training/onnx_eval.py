@@ -31,7 +31,7 @@ def evaluate_onnx(model: str | Path, data: str | Path, tta: bool, split: str = "
                   ) -> dict:
     """Metrics on ``split`` with the temperature fitted on PublicTest."""
     clf = EmotionClassifier(model)
-    clf.tta_flip = tta
+    clf.use_tta(tta)
     splits = load_dataset(data, "fer2013")
     test: FaceSet = splits.get(split)
     public_logits = onnx_logits(clf, splits.public.images)

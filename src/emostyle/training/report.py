@@ -37,7 +37,7 @@ def source_logits(source: str | Path, splits, tta: bool) -> tuple[np.ndarray, np
     from emostyle.training.onnx_eval import onnx_logits
 
     clf = EmotionClassifier(source)
-    clf.tta_flip = tta
+    clf.use_tta(tta)
     return (onnx_logits(clf, splits.public.images), onnx_logits(clf, splits.private.images),
             f"model {clf.name}")
 
