@@ -113,11 +113,13 @@ def test_core_modules_do_not_borrow_sideways():
 # What `emostyle stylize PHOTO` must not load: each was once loaded on that path and cost start-up
 # time for nothing (benchmarks/bench_stylize.py startup). Left for the commands that use them:
 # socket (app), rich tables (analyze, info), OpenSSL's hashes (a face model download), Pillow's
-# other format plugins (Pillow loads five when told a format), the emoji codes of rich, torch.
+# other format plugins (Pillow loads five when told a format), the emoji codes of rich, torch,
+# the other commands' modules (the CLI imports only the one it runs).
 NOT_FOR_ONE_PHOTO = ("socket", "secrets", "hmac", "_hashlib", "rich.table", "rich._emoji_codes",
                      "PIL.PngImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin",
                      "PIL.PpmImagePlugin", "torch", "matplotlib", "streamlit", "emostyle.app",
-                     "emostyle.training")
+                     "emostyle.training", "emostyle.cli_train", "emostyle.cli_analyze",
+                     "emostyle.cli_video", "emostyle.cli_app", "ray", "scipy", "sklearn")
 LOADED_MODULES = """
 import atexit, gc, sys
 atexit.register(lambda: sys.stderr.write("MODULES=" + " ".join(sorted(sys.modules)) + "\\n"
