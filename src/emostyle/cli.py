@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import sys
 from functools import cache
 from typing import Any
@@ -40,6 +41,15 @@ COMMANDS = (
 )
 
 GROUPS = (("ensemble", "emostyle.cli_train:ensemble_app"),)  # commands with sub-commands
+
+
+# The commands whose arithmetic is ONNX Runtime's and OpenCV's (each with its own threads), never
+# numpy's linear algebra: they start numpy's OpenBLAS with one thread. OpenBLAS otherwise starts
+# a worker per core when numpy is imported: `import numpy` took 109 instead of 69 ms of CPU, and
+# one 512x384 photo's whole `emostyle stylize` 670 instead of 724 ms (medians of 21 and 15,
+# alternated, 2 cores under load); the pixels are the same. A user's own OPENBLAS_NUM_THREADS
+# wins. The workbench (torch, metrics over whole test sets) keeps all cores.
+ONE_BLAS_THREAD = ("analyze", "stylize", "video", "info")
 
 
 def resolve(target: str) -> Any:
@@ -95,6 +105,8 @@ def app_for(args: list[str]) -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] and sys.argv[1] in ONE_BLAS_THREAD:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
     try:
         app_for(sys.argv[1:])()
     except BrokenPipeError:  # `emostyle analyze ... | head`
