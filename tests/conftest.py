@@ -77,8 +77,9 @@ def terminal_bars(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int |
     second on its own, too late for a short test)."""
     from emostyle import cli_common
 
-    monkeypatch.setattr(cli_common.err, "_force_terminal", True)
-    monkeypatch.setattr(cli_common.err, "is_interactive", True)  # rich's Live draws only then
+    console = cli_common.err.console
+    monkeypatch.setattr(console, "_force_terminal", True)
+    monkeypatch.setattr(console, "is_interactive", True)  # rich's Live draws only then
     calls: list[tuple[str, int, int | None]] = []
     count = cli_common.Bars.count
 

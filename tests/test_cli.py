@@ -32,3 +32,19 @@ def test_a_command_alone_says_and_refuses_the_same(name):
         alone, whole = runner.invoke(app_for(args), args), runner.invoke(app, args)
         assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)
         assert "Traceback" not in alone.output
+
+
+@pytest.mark.parametrize("text", ["a.jpg -> out/a_happy.jpg (mood happy 99%, 1 face)",
+                                  "x:fire:[b].jpg [bold]not markup[/] 😄",
+                                  "bell\a back\b tab\t vt\v ff\f cr\r end"])
+def test_a_plain_line_is_printed_as_rich_prints_it(text, capsys):
+    from rich.console import Console
+
+    from emostyle import cli_common
+
+    cli_common.say(text)
+    cli_common.say(text, stderr=True)
+    ours = capsys.readouterr()
+    Console(**cli_common.out._options).print(text, markup=False)
+    Console(**cli_common.err._options).print(text, markup=False)
+    assert ours == capsys.readouterr()

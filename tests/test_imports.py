@@ -113,15 +113,19 @@ def test_core_modules_do_not_borrow_sideways():
 # What `emostyle stylize PHOTO` must not load: each was once loaded on that path and cost start-up
 # time for nothing (benchmarks/bench_stylize.py startup). Left for the commands that use them:
 # socket (app), rich tables (analyze, info), OpenSSL's hashes (a face model download), Pillow's
-# other format plugins (Pillow loads five when told a format), the emoji codes of rich, torch.
-NOT_FOR_ONE_PHOTO = ("socket", "secrets", "hmac", "_hashlib", "rich.table", "rich._emoji_codes",
+# other format plugins (Pillow loads five when told a format), the emoji codes of rich, torch,
+# the other commands' modules (the CLI imports only the one it runs), rich itself (plain lines
+# need no console: cli_common.say).
+NOT_FOR_ONE_PHOTO = ("socket", "secrets", "hmac", "_hashlib", "rich",
                      "PIL.PngImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin",
                      "PIL.PpmImagePlugin", "torch", "matplotlib", "streamlit", "emostyle.app",
-                     "emostyle.training")
+                     "emostyle.training", "emostyle.cli_train", "emostyle.cli_analyze",
+                     "emostyle.cli_video", "emostyle.cli_app", "ray", "scipy", "sklearn")
 LOADED_MODULES = """
-import atexit, gc, sys
+import atexit, gc, os, sys
 atexit.register(lambda: sys.stderr.write("MODULES=" + " ".join(sorted(sys.modules)) + "\\n"
-                                         + f"FROZEN={gc.get_freeze_count()}\\n"))
+                                         + f"FROZEN={gc.get_freeze_count()}\\n"
+                                         + f"BLAS={os.environ.get('OPENBLAS_NUM_THREADS')}\\n"))
 from emostyle.cli import main
 sys.argv = ["emostyle", *sys.argv[1:]]
 main()
@@ -129,12 +133,14 @@ main()
 
 
 def test_stylizing_one_photo_loads_only_what_it_uses(face_model, tmp_path):
+    import os
     import subprocess
     import sys
 
     photo = PACKAGE.parents[1] / "examples" / "astronaut.jpg"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     done = subprocess.run([sys.executable, "-c", LOADED_MODULES, "stylize", str(photo), "-o",
-                           str(tmp_path)], capture_output=True, text=True, timeout=300)
+                           str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = next(line[8:].split() for line in done.stderr.splitlines()
                   if line.startswith("MODULES="))
@@ -145,3 +151,5 @@ def test_stylizing_one_photo_loads_only_what_it_uses(face_model, tmp_path):
     frozen = next(int(line[7:]) for line in done.stderr.splitlines()
                   if line.startswith("FROZEN="))
     assert frozen > 10_000
+    # and numpy's OpenBLAS started with one thread (cli.ONE_BLAS_THREAD)
+    assert "BLAS=1" in done.stderr.splitlines()

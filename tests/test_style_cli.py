@@ -121,11 +121,11 @@ def test_no_bar_for_small_work_or_in_a_pipe(tiny_model, work, monkeypatch):  # n
     from emostyle.cli_common import Bars
 
     gradient(work / "small.jpg", size=(600, 400))  # one pass, one picture
-    monkeypatch.setattr(cli_common.err, "_force_terminal", True)
+    monkeypatch.setattr(cli_common.err.console, "_force_terminal", True)
     res = stylize(tiny_model, "small.jpg", "-e", "fear", "--max-side", "0")
     assert res.exit_code == 0 and res.stderr == "", res.stderr
     assert Bars(1, "stylizing")._bar is None
-    monkeypatch.setattr(cli_common.err, "_force_terminal", False)  # a pipe: even long work
+    monkeypatch.setattr(cli_common.err.console, "_force_terminal", False)  # a pipe: even long work
     big_photo(work / "big.jpg")
     res = stylize(tiny_model, "big.jpg", "-e", "fear", "--max-side", "0")
     assert res.exit_code == 0 and res.stderr == "", res.stderr

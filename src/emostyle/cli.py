@@ -4,36 +4,58 @@ Each command lives in a ``cli_*`` module and reads as parse -> call -> print: it
 options, calls the library (which builds the records, reports and output names) and prints
 what comes back. What the commands share about the terminal (consoles, error reporting,
 progress bars, the model options) is in :mod:`emostyle.cli_common`; none imports this module,
-so a command cannot be forgotten by an import that was left out. The command modules import
-nothing heavy at the top: numpy, ONNX Runtime and torch load inside the command run.
+so a command cannot be forgotten by an import that was left out. The list names each command's
+function by module, and a run imports only the module of the command it names. The command
+modules import nothing heavy at the top: numpy, ONNX Runtime and torch load inside the command
+run.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
+import os
 import sys
+from functools import cache
+from typing import Any
 
 import typer
 
-from emostyle import cli_analyze, cli_app, cli_style, cli_train, cli_video
-
-# (name, function), in the order `emostyle --help` lists them.
+# (name, "module:function"), in the order `emostyle --help` lists them. Named, not imported: a
+# run imports the module of its own command only (`stylize` has no use for the workbench's 500
+# lines of options: importing the CLI and building `stylize` took 82 instead of 88 ms of CPU,
+# medians of 21, 2 cores under load).
 COMMANDS = (
-    ("analyze", cli_analyze.analyze),
-    ("stylize", cli_style.stylize),
-    ("video", cli_video.video),
-    ("app", cli_app.app_command),
-    ("info", cli_analyze.info),
-    ("train", cli_train.train),
-    ("evaluate", cli_train.evaluate),
-    ("compare", cli_train.compare),
-    ("export", cli_train.export),
-    ("train-style", cli_train.train_style),
-    ("export-style", cli_train.export_style),
-    ("add-style", cli_train.add_style),
+    ("analyze", "emostyle.cli_analyze:analyze"),
+    ("stylize", "emostyle.cli_style:stylize"),
+    ("video", "emostyle.cli_video:video"),
+    ("app", "emostyle.cli_app:app_command"),
+    ("info", "emostyle.cli_analyze:info"),
+    ("train", "emostyle.cli_train:train"),
+    ("evaluate", "emostyle.cli_train:evaluate"),
+    ("compare", "emostyle.cli_train:compare"),
+    ("export", "emostyle.cli_train:export"),
+    ("train-style", "emostyle.cli_train:train_style"),
+    ("export-style", "emostyle.cli_train:export_style"),
+    ("add-style", "emostyle.cli_train:add_style"),
 )
 
-GROUPS = (("ensemble", cli_train.ensemble_app),)  # commands with sub-commands
+GROUPS = (("ensemble", "emostyle.cli_train:ensemble_app"),)  # commands with sub-commands
+
+
+# The commands whose arithmetic is ONNX Runtime's and OpenCV's (each with its own threads), never
+# numpy's linear algebra: they start numpy's OpenBLAS with one thread. OpenBLAS otherwise starts
+# a worker per core when numpy is imported: `import numpy` took 109 instead of 69 ms of CPU, and
+# one 512x384 photo's whole `emostyle stylize` 670 instead of 724 ms (medians of 21 and 15,
+# alternated, 2 cores under load); the pixels are the same. A user's own OPENBLAS_NUM_THREADS
+# wins. The workbench (torch, metrics over whole test sets) keeps all cores.
+ONE_BLAS_THREAD = ("analyze", "stylize", "video", "info")
+
+
+def resolve(target: str) -> Any:
+    """``"module:attribute"`` -> the attribute, importing the module."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _no_options() -> None:
@@ -49,13 +71,24 @@ def build_app(commands: tuple = COMMANDS, groups: tuple = GROUPS) -> typer.Typer
              "mood.", callback=_no_options,
         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
     for name, command in commands:
-        built.command(name)(command)
+        built.command(name)(resolve(command))
     for name, group in groups:
-        built.add_typer(group, name=name)
+        built.add_typer(resolve(group), name=name)
     return built
 
 
-app = build_app()
+@cache
+def whole_app() -> typer.Typer:
+    """The app with every command (its modules imported on first use)."""
+    return build_app()
+
+
+def __getattr__(name: str) -> Any:
+    # `emostyle.cli.app`, built on first use, so that a run that names its command imports only
+    # that command's module (PEP 562).
+    if name == "app":
+        return whole_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def app_for(args: list[str]) -> typer.Typer:
@@ -67,11 +100,13 @@ def app_for(args: list[str]) -> typer.Typer:
     """
     named = tuple(c for c in COMMANDS if args and c[0] == args[0])
     named_groups = tuple(g for g in GROUPS if args and g[0] == args[0])
-    return build_app(named, named_groups) if named or named_groups else app
+    return build_app(named, named_groups) if named or named_groups else whole_app()
 
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] and sys.argv[1] in ONE_BLAS_THREAD:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
     try:
         app_for(sys.argv[1:])()
     except BrokenPipeError:  # `emostyle analyze ... | head`

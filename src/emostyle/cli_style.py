@@ -20,13 +20,12 @@ from emostyle.cli_common import (
     JsonOpt,
     MinScoreOpt,
     OverwriteOpt,
-    err,
     input_files,
-    out,
     print_json_report,
     progress,
     report_failures,
     run_guarded,
+    say,
 )
 from emostyle.errors import InputError
 from emostyle.outputs import OutputPlan
@@ -145,10 +144,9 @@ def stylize(
                     continue
                 results.append(item.record)
                 if item.notice:
-                    err.print(item.notice, markup=False)
+                    say(item.notice, stderr=True)
                 if not as_json:
-                    out.print(f"{item.path} -> {item.record['output']}"
-                              f"{stylize_note(item.record)}", markup=False)
+                    say(f"{item.path} -> {item.record['output']}{stylize_note(item.record)}")
         if as_json:
             print_json_report(results, problems)
         return report_failures(problems, "stylized")
