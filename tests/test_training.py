@@ -97,7 +97,8 @@ def exported(run_dir, tmp_path_factory) -> Path:
 
 def test_export_parity_and_card(exported):
     card = json.loads(exported.with_suffix(".json").read_text())
-    assert card["parity_with_pytorch"]["max_abs_logit_diff"] < 1e-3
+    # What float32 export achieves, not the exporter's own 1e-3 (above which it raises).
+    assert card["parity_with_pytorch"]["max_abs_logit_diff"] < 1e-4
     assert card["input"]["size"] == 48 and card["labels"][3] == "happy"
 
 
