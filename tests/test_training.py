@@ -306,6 +306,41 @@ def test_the_training_loop_applies_balance(balance, tmp_path, monkeypatch):
         assert all(w is None for w in weights)
 
 
+@pytest.mark.parametrize("balance", ["weighted-loss", "undersample"])
+def test_the_train_command_passes_balance_to_the_loop(balance, tmp_path, monkeypatch):
+    """`emostyle train --balance ...` reaches the loss: inverse-frequency class weights for
+    weighted-loss, an epoch of equal classes for undersample (the dataset loader is the only
+    stand-in)."""
+    from emostyle.training import fit
+
+    train_set = skewed_faces(300, 3)
+    counts = np.bincount(train_set.labels, minlength=7)
+    splits = Splits(train_set, synthetic_faces(30, 4), synthetic_faces(30, 5))
+    monkeypatch.setattr(fit, "load_dataset", lambda data, labels: splits)
+    seen, weights = [], []
+    real = fit.soft_cross_entropy
+
+    def spy(logits, targets, w, smoothing):  # noqa: ANN001, ANN202
+        seen.append(targets.argmax(1).numpy())
+        weights.append(None if w is None else w.numpy().copy())
+        return real(logits, targets, w, smoothing)
+
+    monkeypatch.setattr(fit, "soft_cross_entropy", spy)
+    res = CliRunner().invoke(app, ["train", "--arch", "baseline_cnn", "--data", "skewed.npz",
+                                   "--out", str(tmp_path / "run"), "--balance", balance,
+                                   "--epochs", "1", "--batch-size", "64", "--augment", "none",
+                                   "--threads", "2", "--no-amp"])
+    assert res.exit_code == 0, res.output
+    mix = np.bincount(np.concatenate(seen), minlength=7)
+    if balance == "weighted-loss":
+        assert mix.tolist() == counts.tolist()
+        inverse = 1 / counts
+        for w in weights:
+            np.testing.assert_allclose(w, inverse / inverse.mean(), rtol=1e-5)
+    else:
+        assert mix.tolist() == [counts.min()] * 7 and all(w is None for w in weights)
+
+
 def test_weighted_loss_weights_each_sample_by_its_class():
     from emostyle.training.fit import soft_cross_entropy
 
