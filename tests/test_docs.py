@@ -54,6 +54,10 @@ def test_readme_model_table_matches_the_default_card():
                                              f"(T = {c['temperature']:.2f})")
     assert cell["size"] == f"{c['file']['bytes'] / 1e6:.1f} MB"
     assert ("flip TTA" in cell["what"]) == c["tta_flip"]
+    size, color = c["input"]["size"], c["input"]["color"]
+    assert f"{size}x{size} {color}" in cell["what"]  # the input the card preprocesses to
+    params = re.search(r"[\d.]+ M params", c["summary"])
+    assert params and params.group() in cell["what"], (c["summary"], cell["what"])
     assert (BUNDLED_DIR / c["file"]["name"]).stat().st_size == c["file"]["bytes"]
 
 

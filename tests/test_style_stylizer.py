@@ -68,7 +68,9 @@ def test_card_and_parity(tiny_model):
     assert fear["reason"] == PAIRING["fear"][1]
     assert card["styles"][3]["emotion"] is None and card["styles"][3]["reason"] == ""
     parity = card["parity_with_pytorch"]
-    assert parity["max_abs_pixel_diff"] <= parity["tolerance"] == 0.05
+    # The exporter raises above its tolerance (0.05 levels), so test what it achieves:
+    # measured 2.1e-4 of 255 levels on this model.
+    assert parity["tolerance"] == 0.05 and parity["max_abs_pixel_diff"] < 2e-3
     assert {tuple(c["size"]) for c in parity["cases"]} >= {(77, 131)}  # odd sizes too
     assert {c["graph"] for c in parity["cases"]} == {"main", "tiling"}
     tiling = tiny_model.with_name("tiny_styles_tiling.onnx")

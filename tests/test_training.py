@@ -97,7 +97,8 @@ def exported(run_dir, tmp_path_factory) -> Path:
 
 def test_export_parity_and_card(exported):
     card = json.loads(exported.with_suffix(".json").read_text())
-    assert card["parity_with_pytorch"]["max_abs_logit_diff"] < 1e-3
+    # What float32 export achieves, not the exporter's own 1e-3 (above which it raises).
+    assert card["parity_with_pytorch"]["max_abs_logit_diff"] < 1e-4
     assert card["input"]["size"] == 48 and card["labels"][3] == "happy"
 
 
@@ -305,6 +306,41 @@ def test_the_training_loop_applies_balance(balance, tmp_path, monkeypatch):
         assert all(w is None for w in weights)
 
 
+@pytest.mark.parametrize("balance", ["weighted-loss", "undersample"])
+def test_the_train_command_passes_balance_to_the_loop(balance, tmp_path, monkeypatch):
+    """`emostyle train --balance ...` reaches the loss: inverse-frequency class weights for
+    weighted-loss, an epoch of equal classes for undersample (the dataset loader is the only
+    stand-in)."""
+    from emostyle.training import fit
+
+    train_set = skewed_faces(300, 3)
+    counts = np.bincount(train_set.labels, minlength=7)
+    splits = Splits(train_set, synthetic_faces(30, 4), synthetic_faces(30, 5))
+    monkeypatch.setattr(fit, "load_dataset", lambda data, labels: splits)
+    seen, weights = [], []
+    real = fit.soft_cross_entropy
+
+    def spy(logits, targets, w, smoothing):  # noqa: ANN001, ANN202
+        seen.append(targets.argmax(1).numpy())
+        weights.append(None if w is None else w.numpy().copy())
+        return real(logits, targets, w, smoothing)
+
+    monkeypatch.setattr(fit, "soft_cross_entropy", spy)
+    res = CliRunner().invoke(app, ["train", "--arch", "baseline_cnn", "--data", "skewed.npz",
+                                   "--out", str(tmp_path / "run"), "--balance", balance,
+                                   "--epochs", "1", "--batch-size", "64", "--augment", "none",
+                                   "--threads", "2", "--no-amp"])
+    assert res.exit_code == 0, res.output
+    mix = np.bincount(np.concatenate(seen), minlength=7)
+    if balance == "weighted-loss":
+        assert mix.tolist() == counts.tolist()
+        inverse = 1 / counts
+        for w in weights:
+            np.testing.assert_allclose(w, inverse / inverse.mean(), rtol=1e-5)
+    else:
+        assert mix.tolist() == [counts.min()] * 7 and all(w is None for w in weights)
+
+
 def test_weighted_loss_weights_each_sample_by_its_class():
     from emostyle.training.fit import soft_cross_entropy
 
@@ -427,6 +463,57 @@ def test_evaluate_fits_the_temperature_on_publictest_never_on_the_test_split(run
     assert 0.1 < t_public < 19
     assert abs(grid_temperature(test, private.labels) - t_public) > 0.5
     assert rep["calibration"]["temperature"] == pytest.approx(t_public, rel=5e-3)
+
+
+def test_export_with_data_cards_the_tta_evaluation_with_t_fitted_on_publictest(
+        run_dir, tmp_path, splits, monkeypatch):
+    """`export --data --tta`: the card's temperature is the one PublicTest wants for the
+    mirrored-and-averaged logits (computed here from the graph by hand), never the test
+    split's, and its headline accuracy is the TTA one."""
+    import onnxruntime as ort
+
+    from emostyle.training import onnx_eval
+
+    def lopsided(images: np.ndarray) -> np.ndarray:
+        """The bars' right halves blanked with noise, so a face and its mirror disagree."""
+        out = images.copy()
+        out[:, :, 24:40] = np.random.default_rng(6).integers(0, 90, out[:, :, 24:40].shape)
+        return out
+
+    pub_y = splits.public.labels.copy()
+    pub_y[::5] = (pub_y[::5] + 1) % 7  # a finite temperature on PublicTest...
+    public = FaceSet(lopsided(splits.public.images), pub_y, one_hot(pub_y))
+    test_y = np.roll(splits.private.labels, 1)  # ...and a very different one on the test split
+    private = FaceSet(lopsided(splits.private.images), test_y, one_hot(test_y))
+    monkeypatch.setattr(onnx_eval, "load_dataset",
+                        lambda data, labels: Splits(splits.train, public, private))
+    onnx = tmp_path / "m.onnx"
+    res = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(onnx), "--data",
+                                   str(tmp_path / "synthetic"), "--tta"])
+    assert res.exit_code == 0, res.output
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    mean, std = card["input"]["mean"][0], card["input"]["std"][0]
+
+    def logits(images: np.ndarray, flip: bool) -> np.ndarray:
+        x = ((images.astype(np.float32) / 255 - mean) / std)[:, None].astype(np.float32)
+        z = sess.run(["logits"], {sess.get_inputs()[0].name: x})[0]
+        if not flip:
+            return z
+        return (z + sess.run(["logits"], {sess.get_inputs()[0].name:
+                                          np.ascontiguousarray(x[..., ::-1])})[0]) / 2
+
+    t_public = grid_temperature(logits(public.images, True), pub_y)
+    assert abs(grid_temperature(logits(private.images, True), test_y) - t_public) > 0.5
+    t_plain = grid_temperature(logits(public.images, False), pub_y)
+    assert abs(t_plain - t_public) > 0.01  # measured 2.953 against 2.971: TTA matters here
+    assert card["tta_flip"] is True
+    assert card["temperature"] == pytest.approx(t_public, rel=2e-3)
+    m = card["metrics"]
+    tta_acc = float((logits(private.images, True).argmax(1) == test_y).mean())
+    plain_acc = float((logits(private.images, False).argmax(1) == test_y).mean())
+    assert m["private_accuracy"] == m["private_accuracy_tta_flip"] == pytest.approx(tta_acc)
+    assert m["private_accuracy_no_tta"] == pytest.approx(plain_acc)
 
 
 def test_export_matches_pytorch_at_what_it_really_achieves(run_dir, tmp_path):
