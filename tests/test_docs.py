@@ -72,6 +72,7 @@ def test_readme_model_table_matches_the_accurate_card():
     assert cell["ECE before -> after T"] == (f"{m['ece_before']:.3f} -> {m['ece_after']:.3f} "
                                              f"(T = {c['temperature']:.2f})")
     assert f"{len(c['members'])} members" in cell["what"]
+    assert f"{c['tta']} TTA" in cell["what"]  # the views it averages
     members = sum((BUNDLED_DIR / x["file"]).stat().st_size for x in c["members"])
     assert cell["size"] == f"{members / 1e6:.1f} MB" and c["bytes"] == members
 
@@ -510,10 +511,11 @@ def test_models_ledger_is_the_member_and_ensemble_cards():
         assert row["FER+ maj."] == pct(m["ferplus_majority_accuracy"])
         assert f"{c['weights']['stored_as']}, {c['file']['bytes'] / 1e6:.1f} MB" in row["shipped"]
     acc = card("emotion_accurate")
-    (row,) = table(doc, "built")
+    row = table(doc, "built")[-1]  # the history's last build is the card
     members = [Path(x["file"]).stem for x in acc["members"]]
     steps = " -> ".join(pct(x["ensemble_public_accuracy_after_adding"]) for x in acc["members"])
     assert row["members"] == f"{' + '.join(members)} (greedy: {steps})"
+    assert row["TTA"] == acc["tta"]
     m = acc["metrics"]
     assert row["PublicTest"] == pct(m["public_accuracy"])
     assert row["PrivateTest"] == f"**{pct(m['private_accuracy'])}**"

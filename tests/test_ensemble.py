@@ -159,3 +159,11 @@ def test_ensemble_targets_command_writes_once_and_refuses_to_overwrite(members_d
     res = CliRunner().invoke(app, args)
     assert res.exit_code != 0 and "exists" in res.output
     assert target.read_bytes() == first
+
+
+def test_a_costlier_view_set_ships_only_for_half_a_point_of_publictest():
+    from emostyle.training.members import choose_tta
+
+    assert choose_tta({"flip": 0.7141, "flip+rotate": 0.7161}) == "flip"  # 2026-12-07's build
+    assert choose_tta({"flip": 0.7000, "flip+rotate": 0.7060}) == "flip+rotate"
+    assert choose_tta({"flip": 0.7100, "flip+rotate": 0.7000}) == "flip"
