@@ -101,9 +101,10 @@ class CondInstanceNorm(nn.Module):
                 # parameters: the pictures of a batch become the channels of one picture,
                 # so the exported graph has no separate Mul and Add over every activation.
                 n, ch, h, w = x.shape
+                # (the blended tables are bf16 under autocast; the kernel wants one dtype)
                 y = F.instance_norm(f32(x).reshape(1, n * ch, h, w),
-                                    weight=params.gamma[:, sl].reshape(-1),
-                                    bias=params.beta[:, sl].reshape(-1), eps=EPS)
+                                    weight=f32(params.gamma[:, sl]).reshape(-1),
+                                    bias=f32(params.beta[:, sl]).reshape(-1), eps=EPS)
                 return as_dtype(y.reshape(n, ch, h, w), x.dtype)
             mean, var = self._stats(x, sl, ctx)
             scale = params.gamma[:, sl] * torch.rsqrt(var.clamp_min(0.0) + EPS)
