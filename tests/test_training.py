@@ -272,9 +272,8 @@ def skewed_faces(n: int, seed: int) -> FaceSet:
     return fs.subset(np.sort(keep))
 
 
-@pytest.mark.parametrize("balance", ["none", "weighted-loss", "undersample", "oversample"])
-def test_the_training_loop_applies_balance(balance, tmp_path, monkeypatch):
-    """What the loss sees in one epoch: the class mix of its targets and its class weights."""
+def spy_on_the_loss(monkeypatch) -> tuple[list, list]:  # noqa: ANN001
+    """What the training loss sees, batch by batch: (class of each target, class weights)."""
     from emostyle.training import fit
 
     seen, weights = [], []
@@ -286,6 +285,14 @@ def test_the_training_loop_applies_balance(balance, tmp_path, monkeypatch):
         return real(logits, targets, w, smoothing)
 
     monkeypatch.setattr(fit, "soft_cross_entropy", spy)
+    return seen, weights
+
+
+@pytest.mark.parametrize("balance", ["none", "weighted-loss", "undersample", "oversample"])
+def test_the_training_loop_applies_balance(balance, tmp_path, monkeypatch):
+    """What the loss sees in one epoch: the class mix of its targets and its class weights."""
+
+    seen, weights = spy_on_the_loss(monkeypatch)
     train_set = skewed_faces(300, 3)
     counts = np.bincount(train_set.labels, minlength=7)
     splits = Splits(train_set, synthetic_faces(30, 4), synthetic_faces(30, 5))
@@ -317,15 +324,7 @@ def test_the_train_command_passes_balance_to_the_loop(balance, tmp_path, monkeyp
     counts = np.bincount(train_set.labels, minlength=7)
     splits = Splits(train_set, synthetic_faces(30, 4), synthetic_faces(30, 5))
     monkeypatch.setattr(fit, "load_dataset", lambda data, labels: splits)
-    seen, weights = [], []
-    real = fit.soft_cross_entropy
-
-    def spy(logits, targets, w, smoothing):  # noqa: ANN001, ANN202
-        seen.append(targets.argmax(1).numpy())
-        weights.append(None if w is None else w.numpy().copy())
-        return real(logits, targets, w, smoothing)
-
-    monkeypatch.setattr(fit, "soft_cross_entropy", spy)
+    seen, weights = spy_on_the_loss(monkeypatch)
     res = CliRunner().invoke(app, ["train", "--arch", "baseline_cnn", "--data", "skewed.npz",
                                    "--out", str(tmp_path / "run"), "--balance", balance,
                                    "--epochs", "1", "--batch-size", "64", "--augment", "none",

@@ -5,9 +5,10 @@ same two, each also turned 8 degrees either way: six views). The network's logit
 over the views, so a model's temperature is fitted on exactly what it outputs at inference.
 
 Why rotations: FER2013 faces are registered only roughly, and a real photo's crop is tilted
-by however the person held their head. On PublicTest the committed members gained 0.2-0.7
-points from the four rotated views on top of the mirror (``emostyle ensemble build`` measures
-it and keeps the mode that scores higher there). Older cards carry only ``"tta_flip": true``,
+by however the person held their head. On PublicTest the rotated views gained the committed
+ensembles 0.2-0.4 points on top of the mirror, at three times the passes, so ``emostyle
+ensemble build`` ships them only when they gain half a point (``members.TTA_MIN_GAIN``).
+Older cards carry only ``"tta_flip": true``,
 which means ``"flip"``.
 """
 
