@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -609,3 +610,301 @@ def test_app_doc_memory_figures_are_the_result_files():
     assert (f"({trim['after_clear_rss_mb']:.0f} instead of {now['after_clear_rss_mb']:.0f} MB "
             "with the upload cleared)") in text
     assert f"against {now['after_uploads_rss_mb']:.0f} MB with all of them" in text
+
+
+# --- Every other figure of README and docs/*.md that a card or a committed result file holds
+# (issue 18, item 3). One entry per passage: the document and the words it must contain, built
+# from the artefact; a figure that no committed file backs is not in the documents at all.
+
+PASSAGES: dict[str, tuple[str, Callable[[], list[str]]]] = {}
+
+
+def passage(doc: str) -> Callable[[Callable[[], list[str]]], Callable[[], list[str]]]:
+    def add(fn: Callable[[], list[str]]) -> Callable[[], list[str]]:
+        PASSAGES[f"{doc}:{fn.__name__}"] = (doc, fn)
+        return fn
+    return add
+
+
+def member(name: str) -> dict:
+    """A training run's card: a shipped member, or one kept in docs/unshipped/."""
+    shipped = BUNDLED_DIR / "members" / f"{name}.json"
+    path = shipped if shipped.exists() else ROOT / "docs" / "unshipped" / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def span(values: list[float], fmt: str) -> str:
+    """'low-high' as printed with ``fmt``, or one figure when both print the same."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}-{high}"
+
+
+def style_runs() -> list[dict]:
+    """The bundled style model's training runs, first to last (`training.started_from`)."""
+    runs, run = [], card("styles_default")["training"]
+    while run:
+        runs.append(run)
+        run = run.get("started_from")
+    return runs[::-1]
+
+
+def comparison(name: str) -> dict[str, dict]:
+    return {r["name"]: r for r in
+            json.loads((COMPARISON / name / "comparison.json").read_text())}
+
+
+@passage("README.md")
+def small_faces() -> list[str]:
+    before = result("degraded_public_before.json")["results"][0]
+    curve = {c["side"]: c for c in before["size_curve"]}
+    return [f"the default model is right {100 * curve[16]['accuracy']:.0f}% of the time "
+            f"({100 * before['conditions']['clean']['accuracy']:.0f}% at full size) and calls "
+            f"{100 * curve[16]['share_sad']:.0f}% of them \"sad\""]
+
+
+@passage("README.md")
+def add_style_share() -> list[str]:
+    t = result("add_style_monet.json")["training"]
+    share = t["trainable_parameters"] / (t["trainable_parameters"] + t["frozen_parameters"])
+    return [f"trains only that row ({100 * share:.1f}% of the parameters)"]
+
+
+@passage("README.md")
+def bundled_style_network() -> list[str]:
+    c = card("styles_default")
+    k, runs = c["architecture_kwargs"], style_runs()
+    assert k["separable"]
+    minutes = [round(r["train_seconds"] / 60) for r in runs]
+    its = [f"{r['iterations']:,} iterations" for r in runs]
+    w = c["training"]["loss_weights"]
+    return [f"(width {k['width']}, {k['blocks']} depthwise-separable residual blocks, "
+            f"{c['file']['bytes'] / 1e6:.2f} MB)",
+            f"trained for {sum(minutes)} minutes on 2 CPU cores in four budgeted runs: "
+            f"{minutes[0]} minutes from random weights ({its[0]}), then {minutes[1]} more "
+            f"started from that model (`--init`, {its[1]}), then {minutes[2]} more started from "
+            f"the second (`--init`, {its[2]},",
+            f"then {minutes[3]} more started from the third (`--init`, {its[3]},",
+            f"{sum(r['images_seen'] for r in runs):,} crops of {runs[0]['crop']} px in all",
+            f"content weight {w['content']:g}, style weight {w['style']:g}"] + (
+           [] if len(runs) == 4 else ["(the README names four runs)"])
+
+
+@passage("README.md")
+def video_writer() -> list[str]:
+    v = result("video_writer.json")
+    pipe, old = v["best"]["pipe"], v["best"]["transcode"]
+    return [f"{v['frames']} frames of {v['size']} take {pipe['wall_s']:.1f} s and {pipe['kb']} KB, "
+            f"where OpenCV's MPEG-4 Part 2 plus a transcode took {old['wall_s']:.1f} s and "
+            f"{old['kb']} KB (`python benchmarks/bench_video_writer.py`)"]
+
+
+@passage("README.md")
+def architecture_count() -> list[str]:
+    n = len(comparison("architectures"))
+    return [f"# the {n} registered architectures", f"(all {n} registered architectures"]
+
+
+@passage("README.md")
+def speed_and_latency_machines() -> list[str]:
+    a, acc, v = (result(f) for f in ("analyze_default.json", "analyze_accurate.json",
+                                      "video_batch.json"))
+    assert v["date"] == a["date"]
+    ort = ".".join(a["onnxruntime"].split(".")[:2])
+    return [f"{a['date']}; ONNX Runtime {ort}, {a['threads']} threads",
+            f"`benchmarks/results/analyze_default.json` ({a['date']}, the Intel Xeon",
+            f"`analyze_accurate.json` ({acc['date']}, an AMD EPYC"]
+
+
+@passage("docs/models.md")
+def ledger_prose() -> list[str]:
+    m1, m2, m3, m4 = (member(n)["metrics"] for n in (
+        "m1_vgg48_real", "m2_vgg32_real", "m3_vgg32_distil", "m4_vgg48_warm_mix"))
+    speed = {n: member(n)["training"]["best_epoch"]["img_per_s"]
+             for n in ("m0_vgg32_e60", "m2_vgg32_real")}
+    acc = card("emotion_accurate")
+    views = acc["tta_public_accuracy"]
+    return [f"trained at {speed['m2_vgg32_real']:.0f} img/s instead of "
+            f"{speed['m0_vgg32_e60']:.0f}",
+            f"ended at {100 * m2['public_accuracy']:.1f}% PublicTest",
+            f"accuracy ({pct(m2['ferplus_majority_accuracy'])}) is the best in the table",
+            f"PublicTest 70.38% -> {pct(acc['metrics']['public_accuracy'])}, PrivateTest 72.56% "
+            f"-> {pct(acc['metrics']['private_accuracy'])}, face at batch 1 11.1 -> "
+            f"{result('analyze_accurate.json')['face_batch1']['median_ms']:.2f} ms",
+            f"chose `flip+rotate` ({pct(views['flip+rotate'])} against {pct(views['flip'])} "
+            f"with `flip`)",
+            f"for the cost (three times the network passes for "
+            f"{100 * (views['flip+rotate'] - views['flip']):.1f} points)",
+            f"reached {pct(m3['public_accuracy'])} PublicTest",
+            f"ended {100 * (m4['public_accuracy'] - m1['public_accuracy']):.1f} points above run 1 "
+            f"({pct(m4['public_accuracy'])} against {pct(m1['public_accuracy'])} with flip TTA)"]
+
+
+@passage("docs/comparison.md")
+def architecture_prose() -> list[str]:
+    r = comparison("architectures")
+    d = card("emotion_default")["metrics"]
+    vgg, lm = r["vgg_small"], r["landmark_mlp"]
+
+    def speed(x: dict) -> float:
+        return x["samples_seen"] / x["train_minutes"]
+
+    def points(x: dict) -> float:
+        return 100 * (vgg["private_accuracy"] - x["private_accuracy"])
+
+    variants = [r[n] for n in ("attention_cnn", "multiscale", "specialists",
+                               "hybrid_transformer")]
+    assert r["deep_cnn"]["private_accuracy"] == r["vit_tiny"]["private_accuracy"]
+    assert max(variants, key=lambda x: x["private_accuracy"]) is r["specialists"]
+    return [f"the majority-class answer ({pct1(r['deep_cnn']['private_accuracy'])} = always "
+            f"\"happy\")",
+            f"reaches {pct(d['private_accuracy_no_tta'])} / {pct(d['private_accuracy_tta_flip'])} "
+            f"with flip TTA (its card)",
+            f"Every registered architecture is in it ({len(r)}, `landmark_mlp` included)",
+            f"well calibrated (ECE {vgg['ece_after']:.3f} after scaling)",
+            f"best disgust recall ({lm['recall']['disgust']:.2f} vs "
+            f"{vgg['recall']['disgust']:.2f})",
+            f"in the same CPU time and still ends {points(r['baseline_cnn']):.0f} points lower",
+            f"costs {speed(vgg) / speed(r['vgg_medium']):.1f}x per image and ends "
+            f"{points(r['vgg_medium']):.0f} points lower",
+            f"each costs {span([speed(vgg) / speed(x) for x in variants], '{:.1f}')}x the CPU per "
+            f"image of `vgg_small` and ends {span([points(x) for x in variants], '{:.0f}')} "
+            f"points lower"]
+
+
+@passage("docs/comparison.md")
+def balancing_prose() -> list[str]:
+    r = comparison("balancing_vgg_small")
+    base = r["vgg_small"]
+    others = [x for k, x in r.items() if k != "vgg_small"]
+    resampling = [r[f"vgg_small-{b}"] for b in ("oversample", "undersample", "weighted-sampler")]
+    loss = r["vgg_small-weighted-loss"]
+    assert 1.7 < loss["ece_after"] / base["ece_after"] < 2.3  # "ECE doubles"
+    assert max(others, key=lambda x: x["macro_f1"]) is r["vgg_small-oversample"]
+    assert min(others, key=lambda x: x["macro_f1"]) is loss
+    return [f"every strategy lifts disgust recall from {base['recall']['disgust']:.2f} to "
+            f"{span([x['recall']['disgust'] for x in others], '{:.2f}')}",
+            f"the resampling strategies raise macro-F1 by "
+            f"{span([100 * (x['macro_f1'] - base['macro_f1']) for x in resampling], '{:.1f}')} "
+            f"points for a loss of "
+            f"{span([100 * (base['private_accuracy'] - x['private_accuracy']) for x in resampling], '{:.1f}')} "  # noqa: E501
+            f"points of accuracy"]
+
+
+@passage("docs/app.md")
+def memory_prose() -> list[str]:
+    now, before = result("app_memory.json"), result("app_memory_before.json")
+    rss = [u["rss_mb"] for u in before["uploads"]]
+    return [f"({span([u['jpeg_mb'] for u in now['uploads']], '{:.1f}')} MB each",
+            f"after the first upload RSS grew by another {rss[5] - rss[0]:.0f} MB over the next "
+            f"five"]
+
+
+@passage("docs/app.md")
+def mirror_page_size() -> list[str]:
+    lines = (ROOT / "src" / "emostyle" / "app" / "static" / "mirror.html").read_text()
+    return [f"about {round(len(lines.splitlines()), -2)} lines of HTML and JavaScript"]
+
+
+@passage("docs/app.md")
+def mirrors_during_uploads() -> list[str]:
+    runs = {k: result(f"mirror_uploads_amd_epyc_avx2{s}.json")["uploads"]
+            for k, s in (("without", "_before"), ("with", ""))}
+
+    def during(k: str, field: str) -> list[float]:
+        (phase,) = [p for p in runs[k]["phases"] if p["phase"] == "uploads"]
+        return [c[field] for c in phase["clients"]]
+
+    idle = [c["fps"] for r in runs.values() for p in r["phases"] if p["phase"] != "uploads"
+            for c in p["clients"]]
+    assert all(r["clients"] == 2 and r["upload_size"] == "4000x3000" for r in runs.values())
+    return [f"each mirror got {span(during('without', 'fps'), '{:.1f}')} fps without it and "
+            f"{span(during('with', 'fps'), '{:.1f}')} fps with it ({span(idle, '{:.1f}')} fps "
+            f"with no upload running), p95 latency {span(during('without', 'p95_ms'), '{:.0f}')} "
+            f"ms without and {span(during('with', 'p95_ms'), '{:.0f}')} ms with; each upload took "
+            f"{span(runs['without']['upload_s'], '{:.1f}')} s without and "
+            f"{span(runs['with']['upload_s'], '{:.1f}')} s with. The longest gap between two "
+            f"replies was {span(during('without', 'longest_gap_ms'), '{:.0f}')} ms without and "
+            f"{span(during('with', 'longest_gap_ms'), '{:.0f}')} ms with"]
+
+
+@passage("docs/styles.md")
+def network_arithmetic() -> list[str]:
+    res = result("stylize_candidates.json")["results"]
+    by = {(c["config"]["width"], c["config"]["blocks"], c["config"]["separable"],
+           c["config"]["in_kernel"], c["config"]["out_kernel"]): c for c in res.values()}
+    johnson, chosen = by[(32, 5, False, 9, 9)], by[(16, 3, True, 9, 3)]
+    five = by[(16, 5, True, 9, 3)]
+    c = card("styles_default")
+    k = c["architecture_kwargs"]
+    assert (k["width"], k["blocks"], k["separable"], k["in_kernel"], k["out_kernel"]) == (
+        16, 3, True, 9, 3)
+    assert chosen["params"] == result("add_style_monet.json")["training"]["frozen_parameters"]
+    return [f"costs {johnson['512x384_gmacs']:.0f} GMACs at 512x384 and "
+            f"{johnson['1024x768_gmacs']:.0f} GMACs at 1024x768",
+            f"5 blocks instead of 3 add {five['512x384_gmacs'] - chosen['512x384_gmacs']:.1f} "
+            f"GMACs at 512x384",
+            f"{chosen['512x384_gmacs']:.1f} GMACs at 512x384, {chosen['params'] / 1000:.0f}k "
+            f"parameters, {c['file']['bytes'] / 1e6:.1f} MB as ONNX"]
+
+
+@passage("docs/styles.md")
+def style_parity() -> list[str]:
+    p = card("styles_default")["parity_with_pytorch"]
+    return [f"max |difference| <= {p['tolerance']} on the 0..255 scale; the bundled model's card: "
+            f"{sci(p['max_abs_pixel_diff'], 1)})",
+            f"its parity with PyTorch is {sci(p['map']['max_abs_pixel_diff'], 1)} on the 0..255 "
+            f"scale (`parity_with_pytorch.map` of `styles_default.json`)",
+            f"--name styles_default --overwrite` (parity {sci(p['max_abs_pixel_diff'], 1)}), and"]
+
+
+@passage("docs/styles.md")
+def style_training_runs() -> list[str]:
+    r = style_runs()
+    total = sum(x["images_seen"] for x in r)
+    styles = len(card("styles_default")["styles"])
+    return [f"is {('one', 'two', 'three', 'four', 'five')[len(r) - 1]} budgeted runs",
+            f"{r[0]['train_seconds'] / 60:.0f} minutes of steps ({r[0]['train_seconds']:,.0f} s), "
+            f"{r[0]['iterations']:,} iterations, {r[0]['images_seen']:,} crops",
+            f"{r[1]['train_seconds'] / 60:.0f} minutes ({r[1]['train_seconds']:,.0f} s), "
+            f"{r[1]['iterations']:,} iterations, {r[1]['images_seen']:,} crops",
+            f"made {r[2]['iterations']:,} iterations ({r[2]['images_seen']:,} crops, "
+            f"{r[2]['train_seconds']:,.0f} s)",
+            f"{r[2]['images_seen'] / r[2]['train_seconds']:.1f} crops/s",
+            f"made {r[3]['iterations']:,} iterations ({r[3]['images_seen']:,} crops, "
+            f"{r[3]['train_seconds']:,.0f} s)",
+            f"~{total / 1000:.0f}k crops in all (~{round(total / styles, -2):,.0f} per style)"]
+
+
+@passage("docs/styles.md")
+def big_photo_tiles() -> list[str]:
+    from emostyle.stylizer import tile_spans
+
+    overlap = 2 * card("styles_default")["receptive_radius_px"] + 48  # Stylizer's default
+    n = len(tile_spans(6000, 768, overlap)) * len(tile_spans(4000, 768, overlap))
+    return [f"Such a picture is {n} tiles"]
+
+
+@passage("docs/styles.md")
+def candidate_timings() -> list[str]:
+    res = result("stylize_candidates_amd_epyc_avx2.json")["results"]
+    assert res.keys() == result("stylize_candidates.json")["results"].keys()
+    text = text_of("docs/styles.md")
+    names = {"johnson_w32_b5": "Johnson", "w16_b5": "16-5-full", "w16_b3": "16-3-full",
+             "w16_b3_sep": "16-3-separable-9/9", "w16_b3_sep_out3": "the chosen 16-3-separable-9/3",
+             "w16_b5_sep_out3": "16-5-separable", "w16_b3_sep_in5_out3": "16-3-separable-5/3",
+             "w12_b3_sep_out3": "12-3-separable", "w8_b3_sep_out3": "8-3-separable"}
+    assert names.keys() == res.keys()
+    for key, name in names.items():
+        got = re.search(re.escape(name) + r" (\d+) / (\d+)", text)
+        assert got, name
+        assert shown(got[1], res[key]["512x384_ms"]) and shown(got[2], res[key]["1024x768_ms"]), (
+            name, got.group(), res[key])
+    return ["candidates --repeats 7 --out benchmarks/results/stylize_candidates_amd_epyc_avx2.json"]
+
+
+@pytest.mark.parametrize("key", sorted(PASSAGES))
+def test_doc_passages_are_their_artefacts(key):
+    doc, words = PASSAGES[key]
+    text = text_of(doc)
+    for w in words():
+        assert w in text, f"{doc} should say: {w}"
