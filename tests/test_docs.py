@@ -511,6 +511,18 @@ def test_models_ledger_is_the_member_and_ensemble_cards():
         assert row["PrivateTest"] == pct(m["private_accuracy"])
         assert row["FER+ maj."] == pct(m["ferplus_majority_accuracy"])
         assert f"{c['weights']['stored_as']}, {c['file']['bytes'] / 1e6:.1f} MB" in row["shipped"]
+        date = re.search(r"\((\d{4}-\d\d-\d\d)\)", row["run"])
+        assert not date or date[1] == c["date"], (name, c["date"])
+        abridged = row["command (abridged; full in the card)"].split("`")[1]
+        assert set(options(abridged)) <= set(options(c["training"]["command"])), name
+        w = c["weights"]
+        fp16_cost = 100 * (w["private_accuracy_tta_fp32"] - w["private_accuracy_tta_fp16"])
+        if "fp16 costs" in row["shipped"]:
+            assert f"fp16 costs {fp16_cost:.2f} points" in row["shipped"], name
+        if "score the same" in row["shipped"]:
+            assert fp16_cost == 0 and w["public_accuracy_tta_fp32"] == w["public_accuracy_tta_fp16"]
+    ferplus = {r["run"].split("`")[1]: r["FER+ maj."] for r in rows}
+    assert max(ferplus, key=lambda k: float(ferplus[k].rstrip("%"))) == "m2_vgg32_real"  # its prose
     acc = card("emotion_accurate")
     row = table(doc, "built")[-1]  # the history's last build is the card
     members = [Path(x["file"]).stem for x in acc["members"]]
@@ -528,6 +540,128 @@ def test_models_ledger_is_the_member_and_ensemble_cards():
     assert f"Per-class recall of `accurate` on PrivateTest: {recall};" in text
     assert (f"FER+ majority-vote accuracy {pct(m['ferplus_majority_accuracy'])} "
             f"({m['ferplus_rows']:,} faces)") in text
+
+
+def options(command: str) -> list[tuple[str, str]]:
+    """A command's ``--option value`` pairs (``value`` empty for a flag), in order, with the
+    cards' absolute paths written as the docs write them."""
+    words = command.replace("/root/", "~/").replace("/work/shared/", "../shared/").split()
+    return [(w, words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("--") else "")
+            for i, w in enumerate(words) if w.startswith("--")]
+
+
+def shell_command(text: str, start: str) -> str:
+    """The command of a ```bash block that begins with ``start``, its continuation lines joined
+    and the block's ``S=...`` variable put in."""
+    lines = text[text.index(start):].splitlines()
+    variables = dict(ln.split("=", 1) for ln in lines[:1] if re.match(r"^[A-Z]+=\S+$", ln))
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("emostyle "))
+    command = []
+    for line in lines[head:]:
+        command.append(line.rstrip("\\").strip())
+        if not line.endswith("\\"):
+            break
+    joined = " ".join(command)
+    for name, value in variables.items():
+        joined = joined.replace(f"${name}", value)
+    return joined
+
+
+def test_style_training_commands_are_the_cards():
+    """README's and docs/styles.md's train-style commands: the card's options, the first run's
+    budget, and each later run's --minutes and --init as its card's command has them."""
+    c = card("styles_default")
+    minutes = [round(r["train_seconds"] / 60) for r in style_runs()]
+    last = dict(options(c["training"]["command"]))
+    assert last["--minutes"] == str(minutes[-1])
+    init = last["--init"]
+    per_run = {"--minutes", "--init", "--out", "--export", "--sample-every", "--log-every"}
+    wanted = sorted(o for o in options(c["training"]["command"]) if o[0] not in per_run)
+    for doc in ("README.md", "docs/styles.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        first = options(shell_command(text, "S=../shared/data/styles"))
+        assert sorted(o for o in first if o[0] not in per_run) == wanted, doc
+        assert dict(first)["--minutes"] == str(minutes[0]) and "--init" not in dict(first), doc
+    assert (f"(--init {init}), with --minutes {minutes[1]}, # {minutes[2]} and {minutes[3]} "
+            "and --out") in text_of("README.md"), minutes
+    styles = text_of("docs/styles.md")
+    for m in minutes[1:]:
+        assert f"--minutes {m} --init {init} --out" in styles, m
+
+
+def test_fer2013_counts_in_the_docs_are_the_data(fer_npz):
+    data = np.load(fer_npz)
+    usage, labels = data["usage"], data["labels"]
+    train, public, private = (labels[usage == u] for u in (0, 1, 2))  # training, public, private
+    disgust, happy = EMOTIONS.index("disgust"), EMOTIONS.index("happy")
+    expected = {
+        "docs/data.md": [f"Train on `Training` ({len(train):,} faces), choose the epoch and the "
+                         f"temperature on `PublicTest` ({len(public):,}), report `PrivateTest` "
+                         f"({len(private):,})"],
+        "docs/models.md": [f"FER2013 Training ({len(train):,} faces)"],
+        "docs/comparison.md": [
+            f"Disgust is {(train == disgust).sum():,} of {len(train):,} training faces "
+            f"({100 * (train == disgust).mean():.1f}%), happy {(train == happy).sum():,}",
+            f"({(private == disgust).sum()} PrivateTest faces)",
+            f"its accuracy is over all {len(private):,} faces"],
+    }
+    for doc, passages in expected.items():
+        text = text_of(doc)
+        for words in passages:
+            assert words in text, f"{doc} should say: {words}"
+    assert FER_TRAINING_FACES == len(train)
+    majority = comparison("architectures")["deep_cnn"]["private_accuracy"]
+    assert majority == pytest.approx((private == happy).mean(), abs=1e-9)  # "always happy"
+    assert (f"({len(train):,} faces); model selection on PublicTest ({len(public):,}); "
+            f"PrivateTest ({len(private):,})") in card("emotion_default")["training"]["data"]
+
+
+def test_docs_state_the_settings_the_code_uses():
+    """Thresholds and limits the documents name are the constants the code runs with."""
+    from emostyle import detection, images, overlay, pipeline, style_map, tta, uncertainty
+    from emostyle.app import engine, mirror
+    from emostyle.training import labelled_photos
+
+    assert uncertainty.UNCERTAIN_MOOD_WEIGHT == 0.1 and style_map.SOFTNESS == 0.25
+    assert mirror.MAX_FRAME_PIXELS == 2048 * 2048
+    o = overlay
+    expected = {
+        "README.md": [
+            f"its box is under **{uncertainty.MIN_FACE_PX:.0f} px**",
+            f"probability is under **{uncertainty.CONFIDENCE_FLOOR:.2f}**",
+            "the face counts a tenth in the picture's mood",
+            f"faces under {o.COMPACT_FACE_PX} px, and labels that find no free place",
+            f"the default score threshold is **{detection.DEFAULT_MIN_SCORE}**"],
+        "docs/app.md": [
+            f"a file over {engine.MAX_UPLOAD_MB} MB (`MAX_UPLOAD_MB`)",
+            f"The upload box's own transfer limit is {engine.UPLOAD_TRANSFER_MB} MB",
+            f"a picture longer than {engine.MAX_SIDE} px | scaled down to {engine.MAX_SIDE} px",
+            f"beyond {images.MAX_PIXELS / 1e6:.0f} MP the reader refuses it",
+            f"over 2048x2048 px ({mirror.MAX_FRAME_PIXELS / 1e6:.1f} MP), or whose short side "
+            f"would be under {mirror.MIN_FRAME_SIDE} px at the {mirror.MAX_FRAME_SIDE} px analysis "
+            f"size",
+            f"a {mirror.MAX_CONNECTIONS + 1}th mirror at once | *the mirror is already serving "
+            f"{mirror.MAX_CONNECTIONS} browsers",
+            f"default {mirror.DEFAULT_SMOOTHING})",
+            f"faces under {o.COMPACT_FACE_PX} px get the emoji alone",
+            f"covers faces by at most {o.KEEP_OVERLAP_TOLERANCE:.0%} of the label's area "
+            f"(`KEEP_OVERLAP_TOLERANCE`, twice the {o.FACE_OVERLAP_TOLERANCE:.0%}",
+            f"its box is under {o.COMPACT_FACE_PX - o.COMPACT_HYSTERESIS_PX} px (`COMPACT_FACE_PX` "
+            f"less `COMPACT_HYSTERESIS_PX`, {o.COMPACT_FACE_PX} - {o.COMPACT_HYSTERESIS_PX})",
+            f"asks for a size within {o.SIZE_HYSTERESIS:.0%} of them (`SIZE_HYSTERESIS`)",
+            f"a track id unseen for {o.LabelPlanner().max_age} frames is forgotten"],
+        "docs/styles.md": [
+            f"shares under {pipeline.MIN_BLEND_WEIGHT:.0%} (`MIN_BLEND_WEIGHT`)",
+            f"an ellipse reaching {style_map.PERSON_WIDTH} face widths to each side, "
+            f"{style_map.PERSON_ABOVE} face heights above and {style_map.PERSON_BELOW:g} below the "
+            f"box, softened by a Gaussian of a quarter face width"],
+        "docs/data.md": [f"the first {labelled_photos.SHOWN_PROBLEMS} of them"],
+        "docs/models.md": [f"each also turned {tta.ROTATION_DEGREES:g} degrees either way"],
+    }
+    for doc, passages in expected.items():
+        text = text_of(doc)
+        for words in passages:
+            assert words in text, f"{doc} should say: {words}"
 
 
 def test_crop_margin_figures_are_the_result_file():
