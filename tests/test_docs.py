@@ -122,6 +122,9 @@ def test_readme_example_output_is_what_analyze_prints(face_model):
     assert cells[2] == face.emotion
     assert cells[4] == f"{face.confidence:.1%}"
     assert cells[1] == ", ".join(str(round(v)) for v in face.box)
+    assert cells[5] == ", ".join(f"{e} {p:.0%}" for e, p in face.top(3))
+    h, w = emostyle.read_image(ROOT / "examples" / "astronaut.jpg").shape[:2]
+    assert f"examples/astronaut.jpg  ({w}x{h})" in README
 
 
 def test_readme_and_styles_doc_pairing_is_the_cards():
