@@ -801,6 +801,13 @@ def small_faces() -> list[str]:
 
 
 @passage("README.md")
+def default_training() -> list[str]:
+    config = card("emotion_default")["training"]["config"]
+    return [f"The default model was trained on this {config['threads']}-core CPU (no GPU was "
+            f"available) in {config['epochs']} epochs"]
+
+
+@passage("README.md")
 def add_style_share() -> list[str]:
     t = result("add_style_monet.json")["training"]
     share = t["trainable_parameters"] / (t["trainable_parameters"] + t["frozen_parameters"])
