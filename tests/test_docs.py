@@ -501,6 +501,8 @@ def test_comparison_tables_are_the_compare_files():
 
 def test_models_ledger_is_the_member_and_ensemble_cards():
     doc = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    assert ("2 threads, batch 128, SGD momentum 0.9 with warm-up + cosine, weight decay 5e-4"
+            in " ".join(doc.split()))
     rows = table(doc, "#")
     for row in rows:
         name = row["run"].split("`")[1]
@@ -517,6 +519,9 @@ def test_models_ledger_is_the_member_and_ensemble_cards():
         assert f"{c['weights']['stored_as']}, {c['file']['bytes'] / 1e6:.1f} MB" in row["shipped"]
         date = re.search(r"\((\d{4}-\d\d-\d\d)\)", row["run"])
         assert not date or date[1] == c["date"], (name, c["date"])
+        config = c["training"]["config"]  # the recipe the table's preamble states for all
+        assert (config["batch_size"], config["optimizer"], config["scheduler"],
+                config["weight_decay"], config["threads"]) == (128, "sgd", "cosine", 5e-4, 2), name
         abridged = row["command (abridged; full in the card)"].split("`")[1]
         assert set(options(abridged)) <= set(options(c["training"]["command"])), name
         w = c["weights"]
