@@ -4,8 +4,10 @@ only needs its card, its evaluation and the README to agree."""
 
 from __future__ import annotations
 
+import collections
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +123,9 @@ def test_readme_example_output_is_what_analyze_prints(face_model):
     assert cells[2] == face.emotion
     assert cells[4] == f"{face.confidence:.1%}"
     assert cells[1] == ", ".join(str(round(v)) for v in face.box)
+    assert cells[5] == ", ".join(f"{e} {p:.0%}" for e, p in face.top(3))
+    h, w = emostyle.read_image(ROOT / "examples" / "astronaut.jpg").shape[:2]
+    assert f"examples/astronaut.jpg  ({w}x{h})" in README
 
 
 def test_readme_and_styles_doc_pairing_is_the_cards():
@@ -496,6 +501,8 @@ def test_comparison_tables_are_the_compare_files():
 
 def test_models_ledger_is_the_member_and_ensemble_cards():
     doc = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    assert ("2 threads, batch 128, SGD momentum 0.9 with warm-up + cosine, weight decay 5e-4"
+            in " ".join(doc.split()))
     rows = table(doc, "#")
     for row in rows:
         name = row["run"].split("`")[1]
@@ -510,6 +517,21 @@ def test_models_ledger_is_the_member_and_ensemble_cards():
         assert row["PrivateTest"] == pct(m["private_accuracy"])
         assert row["FER+ maj."] == pct(m["ferplus_majority_accuracy"])
         assert f"{c['weights']['stored_as']}, {c['file']['bytes'] / 1e6:.1f} MB" in row["shipped"]
+        date = re.search(r"\((\d{4}-\d\d-\d\d)\)", row["run"])
+        assert not date or date[1] == c["date"], (name, c["date"])
+        config = c["training"]["config"]  # the recipe the table's preamble states for all
+        assert (config["batch_size"], config["optimizer"], config["scheduler"],
+                config["weight_decay"], config["threads"]) == (128, "sgd", "cosine", 5e-4, 2), name
+        abridged = row["command (abridged; full in the card)"].split("`")[1]
+        assert set(options(abridged)) <= set(options(c["training"]["command"])), name
+        w = c["weights"]
+        fp16_cost = 100 * (w["private_accuracy_tta_fp32"] - w["private_accuracy_tta_fp16"])
+        if "fp16 costs" in row["shipped"]:
+            assert f"fp16 costs {fp16_cost:.2f} points" in row["shipped"], name
+        if "score the same" in row["shipped"]:
+            assert fp16_cost == 0 and w["public_accuracy_tta_fp32"] == w["public_accuracy_tta_fp16"]
+    ferplus = {r["run"].split("`")[1]: r["FER+ maj."] for r in rows}
+    assert max(ferplus, key=lambda k: float(ferplus[k].rstrip("%"))) == "m2_vgg32_real"  # its prose
     acc = card("emotion_accurate")
     row = table(doc, "built")[-1]  # the history's last build is the card
     members = [Path(x["file"]).stem for x in acc["members"]]
@@ -527,6 +549,128 @@ def test_models_ledger_is_the_member_and_ensemble_cards():
     assert f"Per-class recall of `accurate` on PrivateTest: {recall};" in text
     assert (f"FER+ majority-vote accuracy {pct(m['ferplus_majority_accuracy'])} "
             f"({m['ferplus_rows']:,} faces)") in text
+
+
+def options(command: str) -> list[tuple[str, str]]:
+    """A command's ``--option value`` pairs (``value`` empty for a flag), in order, with the
+    cards' absolute paths written as the docs write them."""
+    words = command.replace("/root/", "~/").replace("/work/shared/", "../shared/").split()
+    return [(w, words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("--") else "")
+            for i, w in enumerate(words) if w.startswith("--")]
+
+
+def shell_command(text: str, start: str) -> str:
+    """The command of a ```bash block that begins with ``start``, its continuation lines joined
+    and the block's ``S=...`` variable put in."""
+    lines = text[text.index(start):].splitlines()
+    variables = dict(ln.split("=", 1) for ln in lines[:1] if re.match(r"^[A-Z]+=\S+$", ln))
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("emostyle "))
+    command = []
+    for line in lines[head:]:
+        command.append(line.rstrip("\\").strip())
+        if not line.endswith("\\"):
+            break
+    joined = " ".join(command)
+    for name, value in variables.items():
+        joined = joined.replace(f"${name}", value)
+    return joined
+
+
+def test_style_training_commands_are_the_cards():
+    """README's and docs/styles.md's train-style commands: the card's options, the first run's
+    budget, and each later run's --minutes and --init as its card's command has them."""
+    c = card("styles_default")
+    minutes = [round(r["train_seconds"] / 60) for r in style_runs()]
+    last = dict(options(c["training"]["command"]))
+    assert last["--minutes"] == str(minutes[-1])
+    init = last["--init"]
+    per_run = {"--minutes", "--init", "--out", "--export", "--sample-every", "--log-every"}
+    wanted = sorted(o for o in options(c["training"]["command"]) if o[0] not in per_run)
+    for doc in ("README.md", "docs/styles.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        first = options(shell_command(text, "S=../shared/data/styles"))
+        assert sorted(o for o in first if o[0] not in per_run) == wanted, doc
+        assert dict(first)["--minutes"] == str(minutes[0]) and "--init" not in dict(first), doc
+    assert (f"(--init {init}), with --minutes {minutes[1]}, # {minutes[2]} and {minutes[3]} "
+            "and --out") in text_of("README.md"), minutes
+    styles = text_of("docs/styles.md")
+    for m in minutes[1:]:
+        assert f"--minutes {m} --init {init} --out" in styles, m
+
+
+def test_fer2013_counts_in_the_docs_are_the_data(fer_npz):
+    data = np.load(fer_npz)
+    usage, labels = data["usage"], data["labels"]
+    train, public, private = (labels[usage == u] for u in (0, 1, 2))  # training, public, private
+    disgust, happy = EMOTIONS.index("disgust"), EMOTIONS.index("happy")
+    expected = {
+        "docs/data.md": [f"Train on `Training` ({len(train):,} faces), choose the epoch and the "
+                         f"temperature on `PublicTest` ({len(public):,}), report `PrivateTest` "
+                         f"({len(private):,})"],
+        "docs/models.md": [f"FER2013 Training ({len(train):,} faces)"],
+        "docs/comparison.md": [
+            f"Disgust is {(train == disgust).sum():,} of {len(train):,} training faces "
+            f"({100 * (train == disgust).mean():.1f}%), happy {(train == happy).sum():,}",
+            f"({(private == disgust).sum()} PrivateTest faces)",
+            f"its accuracy is over all {len(private):,} faces"],
+    }
+    for doc, passages in expected.items():
+        text = text_of(doc)
+        for words in passages:
+            assert words in text, f"{doc} should say: {words}"
+    assert FER_TRAINING_FACES == len(train)
+    majority = comparison("architectures")["deep_cnn"]["private_accuracy"]
+    assert majority == pytest.approx((private == happy).mean(), abs=1e-9)  # "always happy"
+    assert (f"({len(train):,} faces); model selection on PublicTest ({len(public):,}); "
+            f"PrivateTest ({len(private):,})") in card("emotion_default")["training"]["data"]
+
+
+def test_docs_state_the_settings_the_code_uses():
+    """Thresholds and limits the documents name are the constants the code runs with."""
+    from emostyle import detection, images, overlay, pipeline, style_map, tta, uncertainty
+    from emostyle.app import engine, mirror
+    from emostyle.training import labelled_photos
+
+    assert uncertainty.UNCERTAIN_MOOD_WEIGHT == 0.1 and style_map.SOFTNESS == 0.25
+    assert mirror.MAX_FRAME_PIXELS == 2048 * 2048
+    o = overlay
+    expected = {
+        "README.md": [
+            f"its box is under **{uncertainty.MIN_FACE_PX:.0f} px**",
+            f"probability is under **{uncertainty.CONFIDENCE_FLOOR:.2f}**",
+            "the face counts a tenth in the picture's mood",
+            f"faces under {o.COMPACT_FACE_PX} px, and labels that find no free place",
+            f"the default score threshold is **{detection.DEFAULT_MIN_SCORE}**"],
+        "docs/app.md": [
+            f"a file over {engine.MAX_UPLOAD_MB} MB (`MAX_UPLOAD_MB`)",
+            f"The upload box's own transfer limit is {engine.UPLOAD_TRANSFER_MB} MB",
+            f"a picture longer than {engine.MAX_SIDE} px | scaled down to {engine.MAX_SIDE} px",
+            f"beyond {images.MAX_PIXELS / 1e6:.0f} MP the reader refuses it",
+            f"over 2048x2048 px ({mirror.MAX_FRAME_PIXELS / 1e6:.1f} MP), or whose short side "
+            f"would be under {mirror.MIN_FRAME_SIDE} px at the {mirror.MAX_FRAME_SIDE} px analysis "
+            f"size",
+            f"a {mirror.MAX_CONNECTIONS + 1}th mirror at once | *the mirror is already serving "
+            f"{mirror.MAX_CONNECTIONS} browsers",
+            f"default {mirror.DEFAULT_SMOOTHING})",
+            f"faces under {o.COMPACT_FACE_PX} px get the emoji alone",
+            f"covers faces by at most {o.KEEP_OVERLAP_TOLERANCE:.0%} of the label's area "
+            f"(`KEEP_OVERLAP_TOLERANCE`, twice the {o.FACE_OVERLAP_TOLERANCE:.0%}",
+            f"its box is under {o.COMPACT_FACE_PX - o.COMPACT_HYSTERESIS_PX} px (`COMPACT_FACE_PX` "
+            f"less `COMPACT_HYSTERESIS_PX`, {o.COMPACT_FACE_PX} - {o.COMPACT_HYSTERESIS_PX})",
+            f"asks for a size within {o.SIZE_HYSTERESIS:.0%} of them (`SIZE_HYSTERESIS`)",
+            f"a track id unseen for {o.LabelPlanner().max_age} frames is forgotten"],
+        "docs/styles.md": [
+            f"shares under {pipeline.MIN_BLEND_WEIGHT:.0%} (`MIN_BLEND_WEIGHT`)",
+            f"an ellipse reaching {style_map.PERSON_WIDTH} face widths to each side, "
+            f"{style_map.PERSON_ABOVE} face heights above and {style_map.PERSON_BELOW:g} below the "
+            f"box, softened by a Gaussian of a quarter face width"],
+        "docs/data.md": [f"the first {labelled_photos.SHOWN_PROBLEMS} of them"],
+        "docs/models.md": [f"each also turned {tta.ROTATION_DEGREES:g} degrees either way"],
+    }
+    for doc, passages in expected.items():
+        text = text_of(doc)
+        for words in passages:
+            assert words in text, f"{doc} should say: {words}"
 
 
 def test_crop_margin_figures_are_the_result_file():
@@ -609,3 +753,351 @@ def test_app_doc_memory_figures_are_the_result_files():
     assert (f"({trim['after_clear_rss_mb']:.0f} instead of {now['after_clear_rss_mb']:.0f} MB "
             "with the upload cleared)") in text
     assert f"against {now['after_uploads_rss_mb']:.0f} MB with all of them" in text
+
+
+# --- Every other figure of README and docs/*.md that a card or a committed result file holds
+# (issue 18, item 3). One entry per passage: the document and the words it must contain, built
+# from the artefact; a figure that no committed file backs is not in the documents at all.
+
+PASSAGES: dict[str, tuple[str, Callable[[], list[str]]]] = {}
+
+
+def passage(doc: str) -> Callable[[Callable[[], list[str]]], Callable[[], list[str]]]:
+    def add(fn: Callable[[], list[str]]) -> Callable[[], list[str]]:
+        PASSAGES[f"{doc}:{fn.__name__}"] = (doc, fn)
+        return fn
+    return add
+
+
+def member(name: str) -> dict:
+    """A training run's card: a shipped member, or one kept in docs/unshipped/."""
+    shipped = BUNDLED_DIR / "members" / f"{name}.json"
+    path = shipped if shipped.exists() else ROOT / "docs" / "unshipped" / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def span(values: list[float], fmt: str) -> str:
+    """'low-high' as printed with ``fmt``, or one figure when both print the same."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}-{high}"
+
+
+def style_runs() -> list[dict]:
+    """The bundled style model's training runs, first to last (`training.started_from`)."""
+    runs, run = [], card("styles_default")["training"]
+    while run:
+        runs.append(run)
+        run = run.get("started_from")
+    return runs[::-1]
+
+
+def comparison(name: str) -> dict[str, dict]:
+    return {r["name"]: r for r in
+            json.loads((COMPARISON / name / "comparison.json").read_text())}
+
+
+@passage("README.md")
+def small_faces() -> list[str]:
+    before = result("degraded_public_before.json")["results"][0]
+    curve = {c["side"]: c for c in before["size_curve"]}
+    return [f"the default model is right {100 * curve[16]['accuracy']:.0f}% of the time "
+            f"({100 * before['conditions']['clean']['accuracy']:.0f}% at full size) and calls "
+            f"{100 * curve[16]['share_sad']:.0f}% of them \"sad\""]
+
+
+@passage("README.md")
+def default_training() -> list[str]:
+    config = card("emotion_default")["training"]["config"]
+    return [f"The default model was trained on this {config['threads']}-core CPU (no GPU was "
+            f"available) in {config['epochs']} epochs"]
+
+
+@passage("README.md")
+def add_style_share() -> list[str]:
+    t = result("add_style_monet.json")["training"]
+    share = t["trainable_parameters"] / (t["trainable_parameters"] + t["frozen_parameters"])
+    return [f"trains only that row ({100 * share:.1f}% of the parameters)"]
+
+
+@passage("README.md")
+def bundled_style_network() -> list[str]:
+    c = card("styles_default")
+    k, runs = c["architecture_kwargs"], style_runs()
+    assert k["separable"]
+    minutes = [round(r["train_seconds"] / 60) for r in runs]
+    its = [f"{r['iterations']:,} iterations" for r in runs]
+    w = c["training"]["loss_weights"]
+    return [f"(width {k['width']}, {k['blocks']} depthwise-separable residual blocks, "
+            f"{c['file']['bytes'] / 1e6:.2f} MB)",
+            f"trained for {sum(minutes)} minutes on 2 CPU cores in four budgeted runs: "
+            f"{minutes[0]} minutes from random weights ({its[0]}), then {minutes[1]} more "
+            f"started from that model (`--init`, {its[1]}), then {minutes[2]} more started from "
+            f"the second (`--init`, {its[2]},",
+            f"then {minutes[3]} more started from the third (`--init`, {its[3]},",
+            f"{sum(r['images_seen'] for r in runs):,} crops of {runs[0]['crop']} px in all",
+            f"content weight {w['content']:g}, style weight {w['style']:g}"] + (
+           [] if len(runs) == 4 else ["(the README names four runs)"])
+
+
+@passage("README.md")
+def video_writer() -> list[str]:
+    v = result("video_writer.json")
+    pipe, old = v["best"]["pipe"], v["best"]["transcode"]
+    return [f"{v['frames']} frames of {v['size']} take {pipe['wall_s']:.1f} s and {pipe['kb']} KB, "
+            f"where OpenCV's MPEG-4 Part 2 plus a transcode took {old['wall_s']:.1f} s and "
+            f"{old['kb']} KB (`python benchmarks/bench_video_writer.py`)"]
+
+
+@passage("README.md")
+def architecture_count() -> list[str]:
+    n = len(comparison("architectures"))
+    try:  # the registry needs the train extra; the comparison has one row per architecture
+        from emostyle.training.architectures import available
+    except ImportError:
+        pass
+    else:
+        assert len(available()) == n
+    return [f"# the {n} registered architectures", f"(all {n} registered architectures"]
+
+
+@passage("README.md")
+def speed_and_latency_machines() -> list[str]:
+    a, acc, v = (result(f) for f in ("analyze_default.json", "analyze_accurate.json",
+                                      "video_batch.json"))
+    assert v["date"] == a["date"]
+    ort = ".".join(a["onnxruntime"].split(".")[:2])
+    return [f"{a['date']}; ONNX Runtime {ort}, {a['threads']} threads",
+            f"`benchmarks/results/analyze_default.json` ({a['date']}, the Intel Xeon",
+            f"`analyze_accurate.json` ({acc['date']}, an AMD EPYC"]
+
+
+@passage("docs/models.md")
+def ledger_prose() -> list[str]:
+    m1, m2, m3, m4 = (member(n)["metrics"] for n in (
+        "m1_vgg48_real", "m2_vgg32_real", "m3_vgg32_distil", "m4_vgg48_warm_mix"))
+    speed = {n: member(n)["training"]["best_epoch"]["img_per_s"]
+             for n in ("m0_vgg32_e60", "m2_vgg32_real")}
+    acc = card("emotion_accurate")
+    views = acc["tta_public_accuracy"]
+    return [f"trained at {speed['m2_vgg32_real']:.0f} img/s instead of "
+            f"{speed['m0_vgg32_e60']:.0f}",
+            f"ended at {100 * m2['public_accuracy']:.1f}% PublicTest",
+            f"accuracy ({pct(m2['ferplus_majority_accuracy'])}) is the best in the table",
+            f"PublicTest 70.38% -> {pct(acc['metrics']['public_accuracy'])}, PrivateTest 72.56% "
+            f"-> {pct(acc['metrics']['private_accuracy'])}, face at batch 1 11.1 -> "
+            f"{result('analyze_accurate.json')['face_batch1']['median_ms']:.2f} ms",
+            f"chose `flip+rotate` ({pct(views['flip+rotate'])} against {pct(views['flip'])} "
+            f"with `flip`)",
+            f"for the cost (three times the network passes for "
+            f"{100 * (views['flip+rotate'] - views['flip']):.1f} points)",
+            f"reached {pct(m3['public_accuracy'])} PublicTest",
+            f"ended {100 * (m4['public_accuracy'] - m1['public_accuracy']):.1f} points above run 1 "
+            f"({pct(m4['public_accuracy'])} against {pct(m1['public_accuracy'])} with flip TTA)"]
+
+
+@passage("docs/comparison.md")
+def architecture_prose() -> list[str]:
+    r = comparison("architectures")
+    d = card("emotion_default")["metrics"]
+    vgg, lm = r["vgg_small"], r["landmark_mlp"]
+
+    def speed(x: dict) -> float:
+        return x["samples_seen"] / x["train_minutes"]
+
+    def points(x: dict) -> float:
+        return 100 * (vgg["private_accuracy"] - x["private_accuracy"])
+
+    variants = [r[n] for n in ("attention_cnn", "multiscale", "specialists",
+                               "hybrid_transformer")]
+    assert r["deep_cnn"]["private_accuracy"] == r["vit_tiny"]["private_accuracy"]
+    assert max(variants, key=lambda x: x["private_accuracy"]) is r["specialists"]
+    return [f"the majority-class answer ({pct1(r['deep_cnn']['private_accuracy'])} = always "
+            f"\"happy\")",
+            f"reaches {pct(d['private_accuracy_no_tta'])} / {pct(d['private_accuracy_tta_flip'])} "
+            f"with flip TTA (its card)",
+            f"Every registered architecture is in it ({len(r)}, `landmark_mlp` included)",
+            f"well calibrated (ECE {vgg['ece_after']:.3f} after scaling)",
+            f"best disgust recall ({lm['recall']['disgust']:.2f} vs "
+            f"{vgg['recall']['disgust']:.2f})",
+            f"in the same CPU time and still ends {points(r['baseline_cnn']):.0f} points lower",
+            f"costs {speed(vgg) / speed(r['vgg_medium']):.1f}x per image and ends "
+            f"{points(r['vgg_medium']):.0f} points lower",
+            f"each costs {span([speed(vgg) / speed(x) for x in variants], '{:.1f}')}x the CPU per "
+            f"image of `vgg_small` and ends {span([points(x) for x in variants], '{:.0f}')} "
+            f"points lower"]
+
+
+@passage("docs/comparison.md")
+def balancing_prose() -> list[str]:
+    r = comparison("balancing_vgg_small")
+    base = r["vgg_small"]
+    others = [x for k, x in r.items() if k != "vgg_small"]
+    resampling = [r[f"vgg_small-{b}"] for b in ("oversample", "undersample", "weighted-sampler")]
+    loss = r["vgg_small-weighted-loss"]
+    assert 1.7 < loss["ece_after"] / base["ece_after"] < 2.3  # "ECE doubles"
+    assert max(others, key=lambda x: x["macro_f1"]) is r["vgg_small-oversample"]
+    assert min(others, key=lambda x: x["macro_f1"]) is loss
+    return [f"every strategy lifts disgust recall from {base['recall']['disgust']:.2f} to "
+            f"{span([x['recall']['disgust'] for x in others], '{:.2f}')}",
+            f"the resampling strategies raise macro-F1 by "
+            f"{span([100 * (x['macro_f1'] - base['macro_f1']) for x in resampling], '{:.1f}')} "
+            f"points for a loss of "
+            f"{span([100 * (base['private_accuracy'] - x['private_accuracy']) for x in resampling], '{:.1f}')} "  # noqa: E501
+            f"points of accuracy"]
+
+
+@passage("docs/app.md")
+def memory_prose() -> list[str]:
+    now, before = result("app_memory.json"), result("app_memory_before.json")
+    rss = [u["rss_mb"] for u in before["uploads"]]
+    return [f"({span([u['jpeg_mb'] for u in now['uploads']], '{:.1f}')} MB each",
+            f"after the first upload RSS grew by another {rss[5] - rss[0]:.0f} MB over the next "
+            f"five"]
+
+
+@passage("docs/app.md")
+def mirror_page_size() -> list[str]:
+    lines = (ROOT / "src" / "emostyle" / "app" / "static" / "mirror.html").read_text()
+    return [f"about {round(len(lines.splitlines()), -2)} lines of HTML and JavaScript"]
+
+
+@passage("docs/app.md")
+def mirrors_during_uploads() -> list[str]:
+    runs = {k: result(f"mirror_uploads_amd_epyc_avx2{s}.json")["uploads"]
+            for k, s in (("without", "_before"), ("with", ""))}
+
+    def during(k: str, field: str) -> list[float]:
+        (phase,) = [p for p in runs[k]["phases"] if p["phase"] == "uploads"]
+        return [c[field] for c in phase["clients"]]
+
+    idle = [c["fps"] for r in runs.values() for p in r["phases"] if p["phase"] != "uploads"
+            for c in p["clients"]]
+    assert all(r["clients"] == 2 and r["upload_size"] == "4000x3000" for r in runs.values())
+    return [f"each mirror got {span(during('without', 'fps'), '{:.1f}')} fps without it and "
+            f"{span(during('with', 'fps'), '{:.1f}')} fps with it ({span(idle, '{:.1f}')} fps "
+            f"with no upload running), p95 latency {span(during('without', 'p95_ms'), '{:.0f}')} "
+            f"ms without and {span(during('with', 'p95_ms'), '{:.0f}')} ms with; each upload took "
+            f"{span(runs['without']['upload_s'], '{:.1f}')} s without and "
+            f"{span(runs['with']['upload_s'], '{:.1f}')} s with. The longest gap between two "
+            f"replies was {span(during('without', 'longest_gap_ms'), '{:.0f}')} ms without and "
+            f"{span(during('with', 'longest_gap_ms'), '{:.0f}')} ms with"]
+
+
+@passage("docs/styles.md")
+def network_arithmetic() -> list[str]:
+    res = result("stylize_candidates.json")["results"]
+    by = {(c["config"]["width"], c["config"]["blocks"], c["config"]["separable"],
+           c["config"]["in_kernel"], c["config"]["out_kernel"]): c for c in res.values()}
+    johnson, chosen = by[(32, 5, False, 9, 9)], by[(16, 3, True, 9, 3)]
+    five = by[(16, 5, True, 9, 3)]
+    c = card("styles_default")
+    k = c["architecture_kwargs"]
+    assert (k["width"], k["blocks"], k["separable"], k["in_kernel"], k["out_kernel"]) == (
+        16, 3, True, 9, 3)
+    assert chosen["params"] == result("add_style_monet.json")["training"]["frozen_parameters"]
+    return [f"costs {johnson['512x384_gmacs']:.0f} GMACs at 512x384 and "
+            f"{johnson['1024x768_gmacs']:.0f} GMACs at 1024x768",
+            f"5 blocks instead of 3 add {five['512x384_gmacs'] - chosen['512x384_gmacs']:.1f} "
+            f"GMACs at 512x384",
+            f"{chosen['512x384_gmacs']:.1f} GMACs at 512x384, {chosen['params'] / 1000:.0f}k "
+            f"parameters, {c['file']['bytes'] / 1e6:.1f} MB as ONNX"]
+
+
+@passage("docs/styles.md")
+def style_parity() -> list[str]:
+    p = card("styles_default")["parity_with_pytorch"]
+    return [f"max |difference| <= {p['tolerance']} on the 0..255 scale; the bundled model's card: "
+            f"{sci(p['max_abs_pixel_diff'], 1)})",
+            f"its parity with PyTorch is {sci(p['map']['max_abs_pixel_diff'], 1)} on the 0..255 "
+            f"scale (`parity_with_pytorch.map` of `styles_default.json`)",
+            f"--name styles_default --overwrite` (parity {sci(p['max_abs_pixel_diff'], 1)}), and"]
+
+
+@passage("docs/styles.md")
+def style_training_runs() -> list[str]:
+    r = style_runs()
+    total = sum(x["images_seen"] for x in r)
+    styles = len(card("styles_default")["styles"])
+    return [f"is {('one', 'two', 'three', 'four', 'five')[len(r) - 1]} budgeted runs",
+            f"{r[0]['train_seconds'] / 60:.0f} minutes of steps ({r[0]['train_seconds']:,.0f} s), "
+            f"{r[0]['iterations']:,} iterations, {r[0]['images_seen']:,} crops",
+            f"{r[1]['train_seconds'] / 60:.0f} minutes ({r[1]['train_seconds']:,.0f} s), "
+            f"{r[1]['iterations']:,} iterations, {r[1]['images_seen']:,} crops",
+            f"made {r[2]['iterations']:,} iterations ({r[2]['images_seen']:,} crops, "
+            f"{r[2]['train_seconds']:,.0f} s)",
+            f"{r[2]['images_seen'] / r[2]['train_seconds']:.1f} crops/s",
+            f"made {r[3]['iterations']:,} iterations ({r[3]['images_seen']:,} crops, "
+            f"{r[3]['train_seconds']:,.0f} s)",
+            f"~{total / 1000:.0f}k crops in all (~{round(total / styles, -2):,.0f} per style)"]
+
+
+@passage("docs/styles.md")
+def big_photo_tiles() -> list[str]:
+    from emostyle.stylizer import tile_spans
+
+    overlap = 2 * card("styles_default")["receptive_radius_px"] + 48  # Stylizer's default
+    n = len(tile_spans(6000, 768, overlap)) * len(tile_spans(4000, 768, overlap))
+    return [f"Such a picture is {n} tiles"]
+
+
+@passage("docs/styles.md")
+def candidate_timings() -> list[str]:
+    res = result("stylize_candidates_amd_epyc_avx2.json")["results"]
+    assert res.keys() == result("stylize_candidates.json")["results"].keys()
+    text = text_of("docs/styles.md")
+    names = {"johnson_w32_b5": "Johnson", "w16_b5": "16-5-full", "w16_b3": "16-3-full",
+             "w16_b3_sep": "16-3-separable-9/9", "w16_b3_sep_out3": "the chosen 16-3-separable-9/3",
+             "w16_b5_sep_out3": "16-5-separable", "w16_b3_sep_in5_out3": "16-3-separable-5/3",
+             "w12_b3_sep_out3": "12-3-separable", "w8_b3_sep_out3": "8-3-separable"}
+    assert names.keys() == res.keys()
+    for key, name in names.items():
+        got = re.search(re.escape(name) + r" (\d+) / (\d+)", text)
+        assert got, name
+        assert shown(got[1], res[key]["512x384_ms"]) and shown(got[2], res[key]["1024x768_ms"]), (
+            name, got.group(), res[key])
+    return ["candidates --repeats 7 --out benchmarks/results/stylize_candidates_amd_epyc_avx2.json"]
+
+
+@passage("docs/detector.md")
+def detector_prose() -> list[str]:
+    import csv
+
+    r = result("detector_false_positives.json")
+    rows = list(csv.DictReader((ROOT / r["labels"]).open()))
+    for x in rows:
+        x["side"], x["score"] = int(x["side"]), float(x["score"])
+    faces = [x for x in rows if x["label"] == "face"]
+    tiny = sorted(x["score"] for x in faces if x["side"] < 16)
+    readable = [x for x in faces if x["side"] >= 24]
+    rec, old = r["recommended"], r["current_default"]
+    kept = [x["score"] for x in readable if x["score"] >= rec["threshold"]]
+    false = [x for x in rows if x["label"] != "face" and x["score"] >= rec["threshold"]]
+    per_photo = max(collections.Counter(x["source"] for x in rows).values())
+    kept_old = round(old["readable_recall"] * len(readable))
+    kept_new = round(rec["readable_recall"] * len(readable))
+    return [f"we labelled all {len(rows)} detections by eye: {len(faces)} faces, "
+            f"{len(rows) - len(faces)} not faces",
+            f"{len(tiny)} of the {len(faces)} are under 16 px, and {per_photo} detections come "
+            f"from one",
+            f"Half of these tiny faces score {tiny[len(tiny) // 4]:.2f}-"
+            f"{tiny[3 * len(tiny) // 4]:.2f}",
+            f"Of the {len(readable)} faces of 24 px or more (readable ones), {len(kept)} score "
+            f"{span(kept, '{:.2f}')}",
+            f"(animal heads of {span([x['side'] for x in false], '{}')} px)",
+            f"At {rec['threshold']}, {len(false)} false detections are left",
+            f"scoring {span([x['score'] for x in false], '{:.2f}')}, the same range",
+            f"({old['false_kept']} to {rec['false_kept']}; "
+            f"{old['false_per_100_pictures_with_detections']} to "
+            f"{rec['false_per_100_pictures_with_detections']} per 100 photos",
+            f"It costs {kept_old - kept_new} of the {kept_old} readable faces and "
+            f"{old['faces_kept'] - rec['faces_kept'] - (kept_old - kept_new)} smaller ones",
+            f"({rec['false_kept']} vs {old['false_kept']} false detections, {len(readable)} "
+            f"readable faces)"]
+
+
+@pytest.mark.parametrize("key", sorted(PASSAGES))
+def test_doc_passages_are_their_artefacts(key):
+    doc, words = PASSAGES[key]
+    text = text_of(doc)
+    for w in words():
+        assert w in text, f"{doc} should say: {w}"
