@@ -160,6 +160,15 @@ def test_probability_rows_follow_fer_order_with_colours():
     assert all(r["color"].startswith("#") and len(r["color"]) == 7 for r in rows)
 
 
+def test_screen_jpeg_is_no_wider_than_streamlit_shows_a_picture():
+    wide = np.full((3000, 4000, 3), (200, 40, 10), np.uint8)
+    shown = Image.open(io.BytesIO(engine.screen_jpeg(wide)))
+    assert shown.format == "JPEG" and shown.size == (engine.SCREEN_WIDTH, 1095)
+    assert np.abs(np.asarray(shown, np.int16)[500, 700] - (200, 40, 10)).max() <= 3  # RGB kept
+    small = Image.open(io.BytesIO(engine.screen_jpeg(wide[:300, :400])))
+    assert small.size == (400, 300)
+
+
 def test_encode_image_round_trips():
     img = np.zeros((20, 30, 3), np.uint8)
     assert Image.open(io.BytesIO(engine.encode_image(img))).size == (30, 20)
