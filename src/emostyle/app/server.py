@@ -59,8 +59,8 @@ def settle_heap() -> int:
     CPython's collector holds the GIL for a whole collection, and a full one walks every
     object the process tracks: some 140,000 once the pages have loaded their libraries
     (Streamlit, and on the first upload pandas, Altair and its schema, PyArrow). Each photo
-    upload allocates enough to set off one full collection, and for all of it (80-100 ms of
-    CPU on 2 cores under a training load, 0.7-0.8 s of wall time there) the event loop that
+    upload allocates enough to set off one full collection, and for all of it (76-112 ms of
+    CPU on 2 cores under a training load, 0.6-0.9 s of wall time there) the event loop that
     serves the mirror's WebSocket and the mirror's analysis threads stood still: the longest
     stall the mirrors saw during uploads. These objects (modules, their functions, classes
     and tables) live as long as the process, so walking them finds nothing: loaded and frozen
