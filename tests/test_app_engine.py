@@ -160,6 +160,15 @@ def test_probability_rows_follow_fer_order_with_colours():
     assert all(r["color"].startswith("#") and len(r["color"]) == 7 for r in rows)
 
 
+def test_screen_jpeg_is_no_wider_than_streamlit_shows_a_picture():
+    wide = np.full((3000, 4000, 3), (200, 40, 10), np.uint8)
+    shown = Image.open(io.BytesIO(engine.screen_jpeg(wide)))
+    assert shown.format == "JPEG" and shown.size == (engine.SCREEN_WIDTH, 1095)
+    assert np.abs(np.asarray(shown, np.int16)[500, 700] - (200, 40, 10)).max() <= 3  # RGB kept
+    small = Image.open(io.BytesIO(engine.screen_jpeg(wide[:300, :400])))
+    assert small.size == (400, 300)
+
+
 def test_encode_image_round_trips():
     img = np.zeros((20, 30, 3), np.uint8)
     assert Image.open(io.BytesIO(engine.encode_image(img))).size == (30, 20)
@@ -365,6 +374,63 @@ def test_photo_uploads_do_not_queue_the_mirror(face_model, astronaut, astronaut_
           f"would queue {[round(w * 1000) for w in shared]} ms")
     assert max(waits) < bound, (waits, works)
     assert max(shared) > bound, (shared, more)  # the control: sharing one analyser queues
+
+
+# What the app's process does before serving, then a photo upload on the photo page; then the
+# CPU time of a full garbage collection (which holds the GIL throughout, so nothing else of
+# the server runs: not the event loop of the mirror's WebSocket, not its analysis), with the
+# heap as settled and, for the control, with nothing frozen.
+FULL_COLLECTION = """
+import gc, json, statistics, sys, time
+from emostyle.app import server
+from streamlit.testing.v1 import AppTest
+
+server.build_app()
+server.settle_heap()
+at = AppTest.from_file(str(server.MAIN_SCRIPT), default_timeout=300)
+at.run()
+at.file_uploader(key="upload").set_value(("astronaut.jpg", open(sys.argv[1], "rb").read(),
+                                          "image/jpeg"))
+at.run()
+assert not at.exception and at.get("download_button"), at.exception
+
+
+def full_collection():
+    times = []
+    for _ in range(5):
+        started = time.thread_time()
+        gc.collect()
+        times.append(time.thread_time() - started)
+    return statistics.median(times)
+
+
+settled, frozen, tracked = full_collection(), gc.get_freeze_count(), len(gc.get_objects())
+gc.unfreeze()
+print(json.dumps({"settled": settled, "frozen": frozen, "tracked": tracked,
+                  "unfrozen": full_collection()}))
+"""
+
+
+def test_photo_uploads_leave_the_garbage_collector_little_to_walk(face_model):
+    """After a photo upload, a full collection in the app's process is short.
+
+    Each upload allocates enough to set off one full collection, and CPython holds the GIL
+    for all of it: with the page libraries' 140,000 objects to walk it stalled the mirror's
+    socket and analysis for 50-100 ms of CPU (under load, the longest stall mirrors saw during
+    uploads). ``server.settle_heap`` loads those libraries before serving and freezes them.
+    CPU time, not wall time, and a ratio against the same heap unfrozen: robust on a loaded
+    machine.
+    """
+    pytest.importorskip("streamlit", reason="the web app needs the app extra (streamlit)")
+    done = subprocess.run([sys.executable, "-c", FULL_COLLECTION, str(EXAMPLE)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"a full collection after an upload: {got['settled'] * 1000:.1f} ms CPU with "
+          f"{got['frozen']} objects frozen and {got['tracked']} tracked, "
+          f"{got['unfrozen'] * 1000:.1f} ms with nothing frozen")
+    assert got["settled"] < got["unfrozen"] / 4, got
+    assert got["tracked"] < got["frozen"] / 4, got  # the upload's libraries were loaded before
 
 
 def test_mirror_service_accepts_only_bundled_models():

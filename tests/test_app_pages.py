@@ -110,6 +110,35 @@ def test_upload_paints_the_picture(app):
 
 
 @needs_styles
+def test_pictures_reach_the_page_no_wider_than_it_shows_them(app, astronaut, monkeypatch):
+    """A photo wider than Streamlit shows a picture (``engine.SCREEN_WIDTH``) is handed to
+    ``st.image`` as a JPEG of that width, the annotated picture and the painting alike.
+
+    Given the full-size array, Streamlit encodes it whole, decodes it again, resizes and
+    re-encodes it in the page's thread, much of it holding the GIL that the mirror's socket
+    and frames need (about 200 ms of CPU per 4096x3072 picture).
+    """
+    import streamlit as st
+
+    from emostyle.app import engine
+
+    shown = []
+    original = st.image
+
+    def image(picture, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        shown.append(Image.open(io.BytesIO(picture)).size if isinstance(picture, bytes)
+                     else (picture.shape[1], picture.shape[0]))
+        return original(picture, *args, **kwargs)
+
+    monkeypatch.setattr(st, "image", image)
+    upload(app, "big.jpg", jpeg_bytes(np.asarray(Image.fromarray(astronaut).resize((2400, 1800)))))
+    assert not app.error
+    side = engine.SCREEN_WIDTH
+    assert shown == [(side, round(1800 * side / 2400))] * 2, shown
+    assert "big.jpg · 2400x1800 px" in app.get("image")[0].proto.imgs[0].caption
+
+
+@needs_styles
 def test_a_session_keeps_one_upload_and_one_painting(app):
     from emostyle.app import ui
 

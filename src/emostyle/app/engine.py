@@ -286,6 +286,34 @@ def analysis_json(analysis: Analysis, model: str, extra_notes: tuple[str, ...] =
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
+# The widest picture Streamlit sends to a page (its MAXIMUM_CONTENT_WIDTH, 2 x 730 px). Handed a
+# wider array, st.image encodes it whole (JPEG quality 100), decodes that again, resizes and
+# re-encodes it, all in the page's thread and much of it holding the GIL: about 200 ms of CPU
+# for a 4096x3072 photo, twice per upload, while the mirror's socket and frames wait their turns
+# for the GIL.
+SCREEN_WIDTH = 1460
+SCREEN_QUALITY = 90  # what Streamlit re-encodes a resized picture at
+
+
+def screen_jpeg(image: np.ndarray, width: int = SCREEN_WIDTH,
+                quality: int = SCREEN_QUALITY) -> bytes:
+    """An RGB picture as the JPEG a page shows: at most ``width`` px wide, for ``st.image``.
+
+    What Streamlit itself would send for a wider picture, made with OpenCV, which releases the
+    GIL while it resizes (area averaging) and encodes; ``st.image`` passes a JPEG this narrow
+    through untouched (give it ``output_format="JPEG"``).
+    """
+    h, w = image.shape[:2]
+    if w > width:
+        size = (width, max(1, round(h * width / w)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise InputError(f"could not encode a {w}x{h} picture as JPEG")
+    return data.tobytes()
+
+
 def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 92) -> bytes:
     """RGB uint8 -> file bytes for a download button."""
     buf = io.BytesIO()

@@ -150,7 +150,7 @@ def show_painting(upload: engine.Upload, key: str, analysis: Analysis):  # noqa:
         painting = engine.style_painting(stylizer, choice.style) if choice.style else None
         if painting:
             caption += f", after {painting}"
-        st.image(styled, caption=caption, output_format="JPEG")
+        st.image(engine.screen_jpeg(styled), caption=caption, output_format="JPEG")
         return styled
 
 
@@ -203,9 +203,9 @@ def page() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         h, w = upload.image.shape[:2]
-        st.image(annotated, caption=f"{upload.name} · {w}x{h} px · {len(analysis.faces)} "
-                                    f"face(s) · model {analyzer.model_name}",
-                 output_format="JPEG")
+        st.image(engine.screen_jpeg(annotated),
+                 caption=f"{upload.name} · {w}x{h} px · {len(analysis.faces)} face(s) · "
+                         f"model {analyzer.model_name}", output_format="JPEG")
     with right:
         show_faces(analysis)
     st.divider()

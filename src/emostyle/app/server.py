@@ -7,6 +7,7 @@ cross-origin rules, and the camera permission the browser gives the app covers t
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -51,9 +52,43 @@ def server_config(port: int, host: str) -> dict:
     }
 
 
+def settle_heap() -> int:
+    """Load what the pages will load, then take every object this process holds out of the
+    garbage collector's sight (``gc.freeze``); returns how many objects were frozen.
+
+    CPython's collector holds the GIL for a whole collection, and a full one walks every
+    object the process tracks: some 140,000 once the pages have loaded their libraries
+    (Streamlit, and on the first upload pandas, Altair and its schema, PyArrow). Each photo
+    upload allocates enough to set off one full collection, and for all of it (76-112 ms of
+    CPU on 2 cores under a training load, 0.6-0.9 s of wall time there) the event loop that
+    serves the mirror's WebSocket and the mirror's analysis threads stood still: the longest
+    stall the mirrors saw during uploads. These objects (modules, their functions, classes
+    and tables) live as long as the process, so walking them finds nothing: loaded and frozen
+    before the first request, collections walk only what came later (5,000-15,000 objects
+    after uploads). Frozen objects are still freed when nothing refers to them; only cyclic
+    garbage among them would never be collected.
+    """
+    import altair  # noqa: F401 - the photo page's charts; with pandas, narwhals, jsonschema
+    import onnxruntime  # noqa: F401 - the analysers and the style network
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401 - Streamlit sends a chart's data as Arrow
+    from PIL import Image
+
+    from emostyle.app import ui
+
+    Image.init()  # every picture format's plugin, as the first upload would load them
+
+    # Altair reads its Vega-Lite schema (tens of thousands of objects) on the first chart.
+    ui.probability_chart([1 / 7] * 7).to_dict()
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def serve(port: int = 8501, host: str = "localhost") -> None:
     """Run the app until interrupted (what ``emostyle app`` does)."""
     app = build_app()
+    settle_heap()
     # st.App treats argv[0] as the launcher script and passes argv[1:] to the pages.
     sys.argv = [str(MAIN_SCRIPT)]
     app.run(config=server_config(port, host))
