@@ -18,9 +18,9 @@ import typer
 from emostyle.cli_common import OverwriteOpt, config_options, out, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
 from emostyle.model_files import check_style_model_output
-from emostyle.outputs import OutputPlan
 from emostyle.training.configs import (
     DEFAULT_DATA,
+    DEFAULT_SPLIT,
     AddStyleConfig,
     StyleFitConfig,
     TrainConfig,
@@ -106,7 +106,7 @@ def evaluate(
                                                "model name (default, accurate).")],
     data: DataOpt = DEFAULT_DATA,
     split: Annotated[str, typer.Option(help="private (PrivateTest) or public (PublicTest).")
-                     ] = "private",
+                     ] = DEFAULT_SPLIT,
     tta: Annotated[bool, typer.Option(help="Average with the mirrored face.")] = False,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Folder for metrics.json and the figures (default: RUN_DIR/eval_SPLIT, "
@@ -138,34 +138,16 @@ def evaluate(
     On FER2013 by default; on labelled photos (detected end to end) with --photos or --manifest.
     """
 
-    def check_outputs(target: Path, names: tuple[str, ...], inputs: set[Path] | None = None
-                      ) -> None:
-        plan = OutputPlan(inputs or set(), overwrite)
-        plan.folder(target, "--out")
-        for name in names:
-            plan.file(target / name, "--out")
-        plan.file(predictions, "--predictions")
-        plan.check()
-
     def photo_body() -> int:
-        from emostyle.training import photo_eval as pe
+        from emostyle.training.photo_eval import evaluate_photo_set
+        from emostyle.training.photo_eval import report_lines as photo_lines
 
-        given = "--manifest" if manifest is not None else "--photos"
-        ignored = [o for o, used in (("--tta", tta), ("--split", split != "private"),
-                                     ("--data", data != Path("fer2013.npz"))) if used]
-        if ignored:
-            raise InputError(f"{', '.join(ignored)}: not used with {given} (they choose "
-                             "FER2013 faces); leave them out")
-        items, read = pe.photos_to_evaluate(photos, manifest, no_face)
-        target = out_dir or pe.default_photo_eval_dir(source)
-        check_outputs(target, pe.PHOTO_REPORT_FILES, {p.path for p in items} |
-                      ({manifest} if manifest is not None else set()))
-        report, note = pe.evaluate_into(source, items, target, not no_detect, no_face,
-                                        predictions, overwrite, **read)
+        report, note, target = evaluate_photo_set(source, photos, manifest, out_dir,
+                                                  not no_detect, no_face, predictions, overwrite)
         if as_json:
             print(json.dumps(report, indent=2))
             return 0
-        for line in pe.report_lines(report):
+        for line in photo_lines(report):
             out.print(line, markup=False)
         if note:
             out.print(note)
@@ -174,22 +156,20 @@ def evaluate(
         return 0
 
     def body() -> int:
+        from emostyle.training.photo_eval import check_evaluate_options
+
+        check_evaluate_options(photos, manifest, tta, split, data, no_detect, no_face,
+                               predictions)
         if photos is not None or manifest is not None:
             return photo_body()
-        unused = [o for o, used in (("--no-detect", no_detect), ("--no-face", no_face != "wrong"),
-                                    ("--predictions", predictions is not None)) if used]
-        if unused:
-            raise InputError(f"{', '.join(unused)}: only used with --photos or --manifest")
         from emostyle.training.report import (
-            EVAL_FILES,
-            default_eval_dir,
+            checked_eval_dir,
             evaluate_source,
             headline,
             report_lines,
         )
 
-        target = out_dir or default_eval_dir(source, split)
-        check_outputs(target, EVAL_FILES)
+        target = checked_eval_dir(source, split, out_dir, overwrite)
         if Path(source).is_dir():
             need_torch()
         report = evaluate_source(source, data, split, tta, target)
