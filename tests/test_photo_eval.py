@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,10 @@ from typer.testing import CliRunner
 
 from emostyle.cli import app
 from emostyle.emotions import EMOTIONS
-from emostyle.errors import DatasetError
+from emostyle.errors import DatasetError, InputError
 from emostyle.images import write_image
-from emostyle.training.photo_eval import evaluate_photos, labelled_photos
+from emostyle.training.configs import DEFAULT_DATA, DEFAULT_SPLIT
+from emostyle.training.photo_eval import check_evaluate_options, evaluate_photos, labelled_photos
 
 from .conftest import EXAMPLE
 
@@ -217,6 +219,22 @@ def test_bad_manifest_lists_every_problem_and_writes_nothing(tmp_path):
                      "line 4: crop 'maybe'", "line 4: a.jpg is also on line 2"):
         assert expected in res.output, res.output
     assert not (tmp_path / "eval").exists() and not pred.exists()
+
+
+def test_the_library_refuses_the_options_an_evaluation_does_not_use():
+    """The FER2013 options count as given when they differ from the command's defaults (the
+    same constants); the photo options count whenever set."""
+    check_evaluate_options(Path("p"), None, False, DEFAULT_SPLIT, str(DEFAULT_DATA), True,
+                           "skip", Path("p.csv"))
+    with pytest.raises(InputError, match=r"^--tta, --data: not used with --manifest \(they "
+                                         r"choose FER2013 faces\); leave them out$"):
+        check_evaluate_options(None, Path("m.csv"), True, DEFAULT_SPLIT, "x.npz", False,
+                               "wrong", None)
+    check_evaluate_options(None, None, True, "public", "x.npz", False, "wrong", None)
+    with pytest.raises(InputError, match="^--no-detect, --no-face: only used with --photos or "
+                                         "--manifest$"):
+        check_evaluate_options(None, None, False, DEFAULT_SPLIT, DEFAULT_DATA, True, "skip",
+                               None)
 
 
 @pytest.mark.parametrize("extra, expected", [

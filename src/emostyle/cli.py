@@ -22,9 +22,9 @@ from typing import Any
 import typer
 
 # (name, "module:function"), in the order `emostyle --help` lists them. Named, not imported: a
-# run imports the module of its own command only (`stylize` has no use for the workbench's 500
-# lines of options: importing the CLI and building `stylize` took 82 instead of 88 ms of CPU,
-# medians of 21, 2 cores under load).
+# run imports the module of its own command only (`stylize` has no use for the workbench's
+# options: importing the CLI and building `stylize` took 82 instead of 88 ms of CPU when
+# cli_train was 500 lines, medians of 21, 2 cores under load).
 COMMANDS = (
     ("analyze", "emostyle.cli_analyze:analyze"),
     ("stylize", "emostyle.cli_style:stylize"),

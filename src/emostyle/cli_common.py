@@ -1,18 +1,22 @@
 """What every ``emostyle`` command shares: consoles, error reporting, progress bars, the input
-list and the model options. Command modules import this, never :mod:`emostyle.cli` (which
-registers them). Only what is about the terminal lives here; output paths, records and reports
-are the library's (:mod:`emostyle.outputs`, :mod:`emostyle.batch` ...).
+list, the model options and the options made from a run's config. Command modules import this,
+never :mod:`emostyle.cli` (which registers them). Only what is about the terminal lives here;
+output paths, records and reports are the library's (:mod:`emostyle.outputs`,
+:mod:`emostyle.batch` ...).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
@@ -131,6 +135,66 @@ def print_json_report(results: list[dict], problems: list[tuple[Path | str, str]
 def this_command() -> str:
     """The command line as typed, for a run's ``command.txt`` and model cards."""
     return "emostyle " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+# ----------------------------------------------------------------------- options of a config
+
+def config_options(config: type) -> Callable[[Callable], Callable]:
+    """Decorator: the command's keyword ``settings`` becomes one option per field of the
+    dataclass ``config`` with a ``help`` in its metadata (its type, default and help: written
+    once, in the config; see :func:`emostyle.training.configs.option`), in field order; the
+    command is called with ``settings``, those fields' values for ``config(**settings)``.
+
+    Metadata: ``flag`` names the option when not the field ("--batch"); ``path``: a str field
+    where "" is none becomes an optional path; ``option_default`` replaces the field's default;
+    ``nested``: a dict field whose keys are that dataclass's options (a style network's shape).
+    """
+    # (field, the dict field it belongs to or None, a path given as "" or str)
+    found: list[tuple[inspect.Parameter, str | None, bool]] = []
+
+    def add_fields(cls: type, into: str | None) -> None:
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if "nested" in meta:
+                add_fields(meta["nested"], f.name)
+                continue
+            if "help" not in meta:
+                continue
+            if meta.get("path"):
+                kind, default = Path | None, None
+            else:
+                kind, default = hints[f.name], meta.get("option_default", f.default)
+                if default is dataclasses.MISSING:
+                    default = f.default_factory()
+            opt = typer.Option(*meta.get("flag", "").split(), help=meta["help"] or None)
+            found.append((inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                            default=default, annotation=Annotated[kind, opt]),
+                          into, bool(meta.get("path"))))
+
+    add_fields(config, None)
+
+    def decorate(command: Callable) -> Callable:
+        own = inspect.signature(command, eval_str=True).parameters
+        at = list(own).index("settings")
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own.values()]
+        params[at:at + 1] = [p for p, _, _ in found]
+
+        @functools.wraps(command)
+        def run(**given: Any) -> Any:
+            settings: dict[str, Any] = {}
+            for p, into, path in found:
+                value = given.pop(p.name)
+                if path:
+                    value = "" if value is None else str(value)
+                (settings.setdefault(into, {}) if into else settings)[p.name] = value
+            return command(**given, settings=settings)
+
+        run.__signature__ = inspect.Signature(params)  # a name given twice raises here
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
 
 
 # ---------------------------------------------------------------------------------- progress

@@ -1,21 +1,30 @@
 """``emostyle train / evaluate / compare / export / train-style / export-style``: the workbench.
 
 These need the ``train`` extra and import torch and :mod:`emostyle.training` inside the command
-run only; they are the one CLI module allowed to (tests/test_imports.py checks it).
+run only; they are the one CLI module allowed to (tests/test_imports.py checks it). The options
+of ``train``, ``train-style`` and ``add-style`` that set a field of the run's config come from
+that field (:mod:`emostyle.training.configs`, torch-free): its default and help are written
+there once; the options written here are the command's own (--out, --resume ...).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from emostyle.cli_common import OverwriteOpt, out, run_guarded, this_command
+from emostyle.cli_common import OverwriteOpt, config_options, out, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
 from emostyle.model_files import check_style_model_output
-from emostyle.outputs import OutputPlan
+from emostyle.training.configs import (
+    DEFAULT_DATA,
+    DEFAULT_SPLIT,
+    AddStyleConfig,
+    StyleFitConfig,
+    TrainConfig,
+)
 
 
 def need_torch() -> None:
@@ -29,67 +38,16 @@ def need_torch() -> None:
 
 DataOpt = Annotated[Path, typer.Option(
     "--data", help="fer2013.npz, a FER2013 csv, or an image-folder dataset (train/<class>/).")]
-# The training commands' shared options: one help text each.
-AmpOpt = Annotated[bool, typer.Option(
-    help="bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs: 2-2.5x "
-         "faster); float32 elsewhere.")]
-DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
-ThreadsOpt = Annotated[int, typer.Option(
-    help="Torch CPU threads (0: default). Use 1 when other jobs share the CPU.")]
 
 
+@config_options(TrainConfig)
 def train(
-    arch: Annotated[str, typer.Option(help="Architecture name (see `emostyle train --list`).")
-                    ] = "vgg_small",
-    data: DataOpt = Path("fer2013.npz"),
+    data: DataOpt = DEFAULT_DATA,
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/run"),
-    labels: Annotated[str, typer.Option(help="fer2013 | ferplus-majority | ferplus-soft")
-                      ] = "fer2013",
-    balance: Annotated[str, typer.Option(
-        help="none | weighted-loss | weighted-sampler | oversample | undersample")] = "none",
-    epochs: int = 60,
-    batch_size: int = 128,
-    lr: float = 0.05,
-    optimizer: Annotated[str, typer.Option(help="sgd | adamw")] = "sgd",
-    scheduler: Annotated[str, typer.Option(help="cosine | step | constant")] = "cosine",
-    weight_decay: float = 5e-4,
-    warmup_epochs: float = 2.0,
-    label_smoothing: float = 0.0,
-    augment: Annotated[str, typer.Option(
-        help="none | light | strong | real (strong + downscale, blur, gamma)")] = "strong",
-    mix: Annotated[str, typer.Option(
-        help="Batch mixing: none | mixup | cutmix | both (half the batches are mixed).")
-                   ] = "none",
-    teacher: Annotated[Path | None, typer.Option(
-        help="Soft targets of the Training rows (.npy) to distil from (made by 'emostyle "
-             "ensemble targets').")] = None,
-    teacher_weight: Annotated[float, typer.Option(
-        help="Share of the teacher in the target (the rest: the label).")] = 0.7,
-    patience: Annotated[int, typer.Option(help="Early stop after this many epochs without "
-                                               "PublicTest gain (0: never).")] = 0,
-    seed: int = 0,
-    img_size: Annotated[int, typer.Option(help="Network input side in pixels.")] = 48,
-    in_chans: Annotated[int, typer.Option(help="1 (gray) or 3 (gray repeated).")] = 1,
+    *,
+    settings: dict[str, Any],  # TrainConfig's options
     width: Annotated[int | None, typer.Option(help="Width override for architectures "
                                                       "that take one.")] = None,
-    max_train: Annotated[int, typer.Option(help="Train on this many images only (0: all).")
-                         ] = 0,
-    time_budget: Annotated[float, typer.Option(
-        help="Minutes of training (0: no limit); the schedule then runs on elapsed time.")
-                           ] = 0.0,
-    budget_clock: Annotated[str, typer.Option(
-        help="wall (elapsed time) or cpu (CPU time of this process: equal compute per run).")
-                            ] = "wall",
-    device: DeviceOpt = "auto",
-    amp: AmpOpt = True,
-    threads: ThreadsOpt = 0,
-    landmarks: Annotated[Path | None, typer.Option(
-        help="Landmark features of --data for landmark_mlp (made by 'python -m "
-             "emostyle.training.landmarks DATA FILE').")] = None,
-    init: Annotated[Path | None, typer.Option(
-        "--init", help="Start from these weights of the same --arch: a run directory, a .pt, "
-                       "or an exported .onnx with its card (BatchNorm restored); the "
-                       "learning-rate schedule starts afresh.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     list_archs: Annotated[bool, typer.Option("--list", help="List architectures and exit.")
                           ] = False,
@@ -102,22 +60,13 @@ def train(
         if list_archs:
             out.print("\n".join(available()))
             return 0
-        from emostyle.training.fit import TrainConfig, train_run
+        from emostyle.training.fit import train_run
 
-        cfg = TrainConfig(arch=arch, data=str(data), labels=labels, balance=balance,
-                          epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                          scheduler=scheduler, weight_decay=weight_decay,
-                          warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
-                          augment=augment, patience=patience, seed=seed, img_size=img_size,
-                          in_chans=in_chans, arch_kwargs={"width": width} if width else {},
-                          max_train=max_train, time_budget_min=time_budget, mix=mix,
-                          teacher=str(teacher) if teacher else "",
-                          teacher_weight=teacher_weight if teacher else 0.0,
-                          budget_clock=budget_clock, device=device,
-                          amp=amp, threads=threads,
-                          landmarks=str(landmarks) if landmarks else "",
-                          init=str(init) if init else "")
-        if init is not None and resume:
+        cfg = TrainConfig(data=str(data), arch_kwargs={"width": width} if width else {},
+                          **settings)
+        if not cfg.teacher:
+            cfg.teacher_weight = 0.0  # the run records no teacher's share without a teacher
+        if cfg.init and resume:
             raise InputError("--init, --resume: a resumed run keeps its own weights; give one")
         best = train_run(cfg, out_dir, resume=resume, command=this_command())
         out.print(f"best PublicTest accuracy {best['public_acc']:.4f} at epoch "
@@ -155,9 +104,9 @@ def export(
 def evaluate(
     source: Annotated[str, typer.Argument(help="A run directory, an .onnx file, or a bundled "
                                                "model name (default, accurate).")],
-    data: DataOpt = Path("fer2013.npz"),
+    data: DataOpt = DEFAULT_DATA,
     split: Annotated[str, typer.Option(help="private (PrivateTest) or public (PublicTest).")
-                     ] = "private",
+                     ] = DEFAULT_SPLIT,
     tta: Annotated[bool, typer.Option(help="Average with the mirrored face.")] = False,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Folder for metrics.json and the figures (default: RUN_DIR/eval_SPLIT, "
@@ -189,34 +138,16 @@ def evaluate(
     On FER2013 by default; on labelled photos (detected end to end) with --photos or --manifest.
     """
 
-    def check_outputs(target: Path, names: tuple[str, ...], inputs: set[Path] | None = None
-                      ) -> None:
-        plan = OutputPlan(inputs or set(), overwrite)
-        plan.folder(target, "--out")
-        for name in names:
-            plan.file(target / name, "--out")
-        plan.file(predictions, "--predictions")
-        plan.check()
-
     def photo_body() -> int:
-        from emostyle.training import photo_eval as pe
+        from emostyle.training.photo_eval import evaluate_photo_set
+        from emostyle.training.photo_eval import report_lines as photo_lines
 
-        given = "--manifest" if manifest is not None else "--photos"
-        ignored = [o for o, used in (("--tta", tta), ("--split", split != "private"),
-                                     ("--data", data != Path("fer2013.npz"))) if used]
-        if ignored:
-            raise InputError(f"{', '.join(ignored)}: not used with {given} (they choose "
-                             "FER2013 faces); leave them out")
-        items, read = pe.photos_to_evaluate(photos, manifest, no_face)
-        target = out_dir or pe.default_photo_eval_dir(source)
-        check_outputs(target, pe.PHOTO_REPORT_FILES, {p.path for p in items} |
-                      ({manifest} if manifest is not None else set()))
-        report, note = pe.evaluate_into(source, items, target, not no_detect, no_face,
-                                        predictions, overwrite, **read)
+        report, note, target = evaluate_photo_set(source, photos, manifest, out_dir,
+                                                  not no_detect, no_face, predictions, overwrite)
         if as_json:
             print(json.dumps(report, indent=2))
             return 0
-        for line in pe.report_lines(report):
+        for line in photo_lines(report):
             out.print(line, markup=False)
         if note:
             out.print(note)
@@ -225,22 +156,20 @@ def evaluate(
         return 0
 
     def body() -> int:
+        from emostyle.training.photo_eval import check_evaluate_options
+
+        check_evaluate_options(photos, manifest, tta, split, data, no_detect, no_face,
+                               predictions)
         if photos is not None or manifest is not None:
             return photo_body()
-        unused = [o for o, used in (("--no-detect", no_detect), ("--no-face", no_face != "wrong"),
-                                    ("--predictions", predictions is not None)) if used]
-        if unused:
-            raise InputError(f"{', '.join(unused)}: only used with --photos or --manifest")
         from emostyle.training.report import (
-            EVAL_FILES,
-            default_eval_dir,
+            checked_eval_dir,
             evaluate_source,
             headline,
             report_lines,
         )
 
-        target = out_dir or default_eval_dir(source, split)
-        check_outputs(target, EVAL_FILES)
+        target = checked_eval_dir(source, split, out_dir, overwrite)
         if Path(source).is_dir():
             need_torch()
         report = evaluate_source(source, data, split, tta, target)
@@ -275,13 +204,14 @@ def compare(
     run_guarded(body)
 
 
+@config_options(AddStyleConfig)
 def add_style(
     painting: Annotated[Path, typer.Argument(help="The painting to add as a style.")],
     name: Annotated[str, typer.Option(help="Name of the new style.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The new model (.onnx) to "
                                                                 "write; never the source.")],
-    emotion: Annotated[str | None, typer.Option(
-        help="Paint this emotion in the new style (in the new model).")] = None,
+    *,
+    settings: dict[str, Any],  # AddStyleConfig's options
     model: Annotated[str, typer.Option(
         "--model", help="Source style model: 'styles' (bundled) or an .onnx.")] = "styles",
     content_dir: Annotated[Path, typer.Option(
@@ -289,19 +219,16 @@ def add_style(
                            ] = Path("content"),
     vgg: Annotated[Path, typer.Option(help="VGG16 weights for the perceptual loss.")
                    ] = Path("vgg16_imagenet_caffe_features_fp16.pth"),
-    minutes: Annotated[float, typer.Option(help="CPU minutes of training.")] = 10.0,
-    threads: ThreadsOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Add a painting as one more style: only its normalisation row is trained."""
 
     def body() -> int:
         need_torch()
-        from emostyle.training.add_style import AddStyleConfig, summary_lines
         from emostyle.training.add_style import add_style as run_add_style
+        from emostyle.training.add_style import summary_lines
 
-        cfg = AddStyleConfig(str(painting), name, str(content_dir), str(vgg), emotion,
-                             minutes=minutes, threads=threads)
+        cfg = AddStyleConfig(str(painting), name, str(content_dir), str(vgg), **settings)
         added = run_add_style(model, output, cfg, overwrite=overwrite)
         for line in summary_lines(added, name, output):
             out.print(line)
@@ -321,7 +248,7 @@ def ensemble_add(
                                                 "its card.")],
     name: Annotated[str, typer.Option(help="Member name (file name under "
                                            "models/members/).")],
-    data: DataOpt = Path("fer2013.npz"),
+    data: DataOpt = DEFAULT_DATA,
     summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
 ) -> None:
     """Export a run as an ensemble member (fp16 when it holds), evaluated with flip TTA."""
@@ -337,7 +264,7 @@ def ensemble_add(
 
 
 @ensemble_app.command("build")
-def ensemble_build(data: DataOpt = Path("fer2013.npz")) -> None:
+def ensemble_build(data: DataOpt = DEFAULT_DATA) -> None:
     """Choose members on PublicTest and write the 'accurate' card (PrivateTest read once)."""
 
     def body() -> int:
@@ -355,7 +282,7 @@ def ensemble_build(data: DataOpt = Path("fer2013.npz")) -> None:
 def ensemble_targets(
     model: Annotated[str, typer.Argument(help="The teacher: 'accurate' or a model file.")],
     out_file: Annotated[Path, typer.Option("--out", help=".npy file to write.")],
-    data: DataOpt = Path("fer2013.npz"),
+    data: DataOpt = DEFAULT_DATA,
 ) -> None:
     """A model's calibrated TTA probabilities on every Training row, for `train --teacher`."""
 
@@ -374,6 +301,7 @@ def ensemble_targets(
     run_guarded(body)
 
 
+@config_options(StyleFitConfig)
 def train_style(
     style: Annotated[list[str] | None, typer.Option(
         "--style", help="NAME=PAINTING, repeatable. A NAME that is an emotion makes the style "
@@ -388,41 +316,10 @@ def train_style(
     vgg_kind: Annotated[str, typer.Option(
         "--vgg-kind", help="caffe (BGR 0-255 minus mean) | torchvision (RGB mean/std) | auto")
                         ] = "auto",
-    crop: Annotated[int, typer.Option(help="Training crop side in pixels.")] = 256,
-    batch_size: Annotated[int, typer.Option("--batch", help="Photos per step.")] = 4,
-    iterations: int = 4000,
-    minutes: Annotated[float, typer.Option(
-        help="Stop after this many minutes of training (0: no limit); the learning-rate "
-             "decay follows whichever of --iterations and --minutes ends first.")] = 0.0,
-    lr: float = 1e-3,
-    content_weight: Annotated[float | None, typer.Option(
-        help="Default depends on --vgg-kind (caffe 1, torchvision 1e5).")] = None,
-    style_weight: Annotated[float | None, typer.Option(
-        help="Default depends on --vgg-kind (caffe 10, torchvision 1e10).")] = None,
-    tv_weight: Annotated[float | None, typer.Option(help="Total variation (default 0).")
-                         ] = None,
-    style_size: Annotated[int, typer.Option(
-        help="Long side (px) of the paintings when their Gram matrices are taken.")] = 512,
+    *,
+    settings: dict[str, Any],  # StyleFitConfig's options
     single: Annotated[bool, typer.Option(
         "--single", help="One network per style (the seed's recipe), in OUT/<name>/.")] = False,
-    holdout: Annotated[int, typer.Option(
-        help="Content photos kept out of training; losses on them go to metrics.json.")
-                       ] = 100,
-    width: Annotated[int, typer.Option(help="Channels of the first layer.")] = 16,
-    blocks: Annotated[int, typer.Option(help="Residual blocks.")] = 3,
-    separable: Annotated[bool, typer.Option(
-        help="Depthwise-separable convolutions in the residual blocks.")] = True,
-    in_kernel: Annotated[int, typer.Option(help="Kernel of the first convolution.")] = 9,
-    out_kernel: Annotated[int, typer.Option(help="Kernel of the last convolution.")] = 3,
-    max_content: Annotated[int, typer.Option(
-        help="Train on this many photos only (0: all).")] = 0,
-    sample_every: Annotated[int, typer.Option(
-        help="Write sample pictures every N iterations (0: only at the end).")] = 250,
-    log_every: int = 20,
-    seed: int = 0,
-    amp: AmpOpt = True,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = 0,
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --out with its saved settings.")] = False,
     export: Annotated[Path | None, typer.Option(
@@ -437,7 +334,6 @@ def train_style(
     def body() -> int:
         need_torch()
         from emostyle.training.style_fit import (
-            StyleFitConfig,
             new_run_config,
             run_line,
             train_single_styles,
@@ -451,14 +347,7 @@ def train_style(
             check_style_model_output(export, "--export", overwrite,
                                      [init] if init is not None else [])
         cfg = StyleFitConfig() if resume else new_run_config(  # resume: the run's own config
-            style, content_dir, vgg, vgg_kind, init, crop=crop, batch_size=batch_size,
-            iterations=iterations, minutes=minutes, lr=lr, content_weight=content_weight,
-            style_weight=style_weight, tv_weight=tv_weight, style_size=style_size,
-            holdout=holdout, max_content=max_content,
-            net={"width": width, "blocks": blocks, "separable": separable,
-                 "in_kernel": in_kernel, "out_kernel": out_kernel},
-            seed=seed, device=device, amp=amp, threads=threads, log_every=log_every,
-            sample_every=sample_every)
+            style, content_dir, vgg, vgg_kind, init, **settings)
         command = this_command()
         if single:
             runs = train_single_styles(cfg, out_dir, resume=resume)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from emostyle.model_files import (
     style_model_files,
 )
 from emostyle.styles import describe_style
+from emostyle.training.configs import AddStyleConfig
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
 from emostyle.training.style_export import export_style_onnx, write_card
@@ -51,29 +51,6 @@ from emostyle.training.style_fit import (
 from emostyle.training.style_net import StyleNet
 from emostyle.training.style_weights import net_from_onnx
 from emostyle.training.vgg_loss import DEFAULT_WEIGHTS, PerceptualLoss, load_vgg
-
-
-@dataclass(frozen=True)
-class AddStyleConfig:
-    """One added style: what to learn from, for how long, and how it is measured."""
-
-    painting: str
-    name: str
-    content_dir: str
-    vgg: str
-    emotion: str | None = None
-    minutes: float = 10.0  # CPU budget of the training (the export and evaluation come on top)
-    iterations: int = 100_000
-    crop: int | None = None  # None: the source model's training crop
-    batch_size: int = 4
-    lr: float = 5e-3
-    style_weight: float | None = None  # None: the source model's
-    style_size: int | None = None
-    holdout: int | None = None  # None: the source run's held-out count (same seed: same photos)
-    eval_photos: int = 24  # of the held-out photos, how many are measured (all styles)
-    seed: int = 0
-    threads: int = 0
-    amp: bool = True
 
 
 def grow(net: StyleNet) -> StyleNet:

@@ -13,7 +13,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from emostyle.errors import EmostyleError
 from emostyle.memory import keep_freed_memory
 from emostyle.training.architectures import create_model
 from emostyle.training.augment import AugmentConfig, augment_batch
+from emostyle.training.configs import TrainConfig
 from emostyle.training.datasets import FaceSet, Splits, load_dataset
 from emostyle.training.metrics import classification_metrics
 from emostyle.training.precision import autocast, precision_name
@@ -37,65 +38,6 @@ from emostyle.training.warm_start import (
 )
 
 BALANCE_MODES = ("none", "weighted-loss", "weighted-sampler", "oversample", "undersample")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; saved as ``config.json`` so a run can be redone."""
-
-    arch: str = "vgg_small"
-    data: str = ""
-    labels: str = "fer2013"
-    balance: str = "none"
-    epochs: int = 60
-    batch_size: int = 128
-    lr: float = 0.05
-    optimizer: str = "sgd"
-    scheduler: str = "cosine"
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 2.0
-    label_smoothing: float = 0.0
-    augment: str = "strong"
-    patience: int = 0  # epochs without PublicTest improvement before stopping; 0 = never
-    seed: int = 0
-    img_size: int = 48
-    in_chans: int = 1
-    arch_kwargs: dict = field(default_factory=dict)
-    max_train: int = 0  # use only this many training images (smoke tests); 0 = all
-    max_eval: int = 0
-    # Stop after this many minutes of training (0: no limit); the learning-rate schedule then
-    # runs on elapsed time, so every architecture gets a complete schedule within one budget.
-    time_budget_min: float = 0.0
-    # "wall": elapsed seconds. "cpu": CPU seconds of this process (all threads), which gives
-    # every run the same compute whatever else the machine is doing - fair for comparisons.
-    budget_clock: str = "wall"
-    device: str = "auto"
-    amp: bool = True
-    threads: int = 0  # torch threads; 0 = torch's default
-    # Landmark file (python -m emostyle.training.landmarks) for feature-input architectures
-    # (landmark_mlp): the model then reads landmark features instead of pixels.
-    landmarks: str = ""
-    # Distillation: a .npy of soft targets (N_train, 7) for the Training rows, in order (made by
-    # `emostyle ensemble targets`); the training target becomes
-    # (1 - teacher_weight) * label + teacher_weight * teacher.
-    teacher: str = ""
-    teacher_weight: float = 0.0
-    # Batch mixing: "none", "mixup", "cutmix" or "both" (one of the two per batch), applied to
-    # a batch with probability mix_prob; mixing weights from Beta(mix_alpha, mix_alpha).
-    mix: str = "none"
-    mix_alpha: float = 1.0
-    mix_prob: float = 0.5
-    # Normalisation applied after scaling pixels to [0, 1]; recorded in the model card.
-    mean: float = 0.5077
-    std: float = 0.2550
-    # Warm start (emostyle.training.warm_start): a run directory, .pt or exported .onnx of the
-    # same architecture whose weights the run starts from; the schedule starts afresh.
-    init: str = ""
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 MIX_MODES = ("none", "mixup", "cutmix", "both")

@@ -19,8 +19,9 @@ from emostyle.crops import whole_image_face
 from emostyle.emotions import EMOTIONS
 from emostyle.errors import InputError
 from emostyle.images import read_image
-from emostyle.outputs import commit, temp_beside
+from emostyle.outputs import OutputPlan, commit, temp_beside
 from emostyle.pipeline import Analyzer
+from emostyle.training.configs import DEFAULT_DATA, DEFAULT_SPLIT
 from emostyle.training.labelled_photos import LabelledPhoto, labelled_photos, read_manifest
 from emostyle.training.metrics import classification_metrics
 
@@ -198,6 +199,55 @@ def photos_to_evaluate(photos: Path | None, manifest: Path | None, no_face: str 
 def default_photo_eval_dir(model: str | Path) -> Path:
     """Where a photo evaluation goes unless told: ``./eval_MODEL_photos``."""
     return Path(f"eval_{Path(model).stem}_photos")
+
+
+def check_evaluate_options(photos: Path | None, manifest: Path | None, tta: bool, split: str,
+                           data: str | Path, no_detect: bool, no_face: str,
+                           predictions: Path | None) -> None:
+    """Refuse ``emostyle evaluate`` options the evaluation asked for does not use: FER2013's
+    with --photos or --manifest, the photos' without."""
+    if photos is not None or manifest is not None:
+        given = "--manifest" if manifest is not None else "--photos"
+        ignored = [o for o, used in (("--tta", tta), ("--split", split != DEFAULT_SPLIT),
+                                     ("--data", Path(data) != DEFAULT_DATA)) if used]
+        if ignored:
+            raise InputError(f"{', '.join(ignored)}: not used with {given} (they choose "
+                             "FER2013 faces); leave them out")
+        return
+    unused = [o for o, used in (("--no-detect", no_detect), ("--no-face", no_face != "wrong"),
+                                ("--predictions", predictions is not None)) if used]
+    if unused:
+        raise InputError(f"{', '.join(unused)}: only used with --photos or --manifest")
+
+
+def check_eval_outputs(out_dir: Path, names: tuple[str, ...], overwrite: bool = False,
+                       inputs: set[Path] | None = None, predictions: Path | None = None
+                       ) -> None:
+    """Refuse, before any work, an evaluation that would write over an input or, without
+    ``overwrite``, over an existing file: ``out_dir/names`` and the ``predictions`` CSV."""
+    plan = OutputPlan(inputs or set(), overwrite)
+    plan.folder(out_dir, "--out")
+    for name in names:
+        plan.file(out_dir / name, "--out")
+    plan.file(predictions, "--predictions")
+    plan.check()
+
+
+def evaluate_photo_set(model: str | Path, photos: Path | None, manifest: Path | None,
+                       out_dir: Path | None = None, detect: bool = True, no_face: str = "wrong",
+                       predictions: Path | None = None, overwrite: bool = False
+                       ) -> tuple[dict, str | None, Path]:
+    """``emostyle evaluate --photos/--manifest``: the pictures listed and the outputs checked
+    before any is classified, then :func:`evaluate_into` into ``out_dir`` (default
+    :func:`default_photo_eval_dir`): (the report, why figures were skipped or None, the folder).
+    """
+    items, read = photos_to_evaluate(photos, manifest, no_face)
+    target = out_dir or default_photo_eval_dir(model)
+    check_eval_outputs(target, PHOTO_REPORT_FILES, overwrite, {p.path for p in items} |
+                       ({manifest} if manifest is not None else set()), predictions)
+    report, note = evaluate_into(model, items, target, detect, no_face, predictions, overwrite,
+                                 **read)
+    return report, note, target
 
 
 PREDICTION_COLUMNS = ("file", "source", "label", "predicted", "confidence", "faces_found",

@@ -53,6 +53,17 @@ def default_eval_dir(source: str | Path, split: str) -> Path:
     return p / f"eval_{split}" if p.is_dir() else Path(f"eval_{p.stem}_{split}")
 
 
+def checked_eval_dir(source: str | Path, split: str, out_dir: Path | None = None,
+                     overwrite: bool = False) -> Path:
+    """The folder :func:`evaluate_source` is to write (``out_dir`` or
+    :func:`default_eval_dir`), checked before any work: nothing in it is replaced unasked."""
+    from emostyle.training.photo_eval import check_eval_outputs
+
+    target = out_dir or default_eval_dir(source, split)
+    check_eval_outputs(target, EVAL_FILES, overwrite)
+    return target
+
+
 def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
                     out_dir: Path) -> dict:
     """Evaluate, then write metrics.json, confusion.png, reliability.png, misclassified.png."""

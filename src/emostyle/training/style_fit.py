@@ -19,7 +19,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -29,62 +29,15 @@ import torch
 from emostyle.errors import DatasetError, EmostyleError, InputError
 from emostyle.images import iter_image_files, read_image, write_image
 from emostyle.memory import keep_freed_memory
+from emostyle.training.configs import StyleFitConfig
 from emostyle.training.precision import autocast, precision_name
 from emostyle.training.progress import Reporter
 from emostyle.training.style_net import StyleNet, StyleNetConfig
 from emostyle.training.vgg_loss import (
-    DEFAULT_WEIGHTS,
     PerceptualLoss,
     check_preprocessing,
     load_vgg,
 )
-
-
-@dataclass
-class StyleFitConfig:
-    """Everything that defines a style-training run; saved as ``config.json``."""
-
-    styles: list[list[str]] = field(default_factory=list)  # [[name, painting path], ...]
-    content_dir: str = ""
-    vgg: str = ""
-    vgg_kind: str = "caffe"
-    crop: int = 256
-    batch_size: int = 4
-    iterations: int = 4000
-    minutes: float = 0.0  # wall-clock budget (0: none); the LR decay follows whichever ends first
-    lr: float = 1e-3
-    content_weight: float | None = None  # None: the VGG kind's default (vgg_loss.DEFAULT_WEIGHTS)
-    style_weight: float | None = None
-    tv_weight: float | None = None
-    style_size: int = 512  # long side of each painting when its Gram matrices are computed
-    holdout: int = 100
-    max_content: int = 0  # train on this many photos only (smoke tests); 0 = all
-    net: dict = field(default_factory=lambda: {"width": 16, "blocks": 3, "separable": True,
-                                               "in_kernel": 9, "out_kernel": 3})
-    seed: int = 0
-    device: str = "auto"  # auto = cuda when available
-    amp: bool = True
-    threads: int = 0
-    log_every: int = 20
-    sample_every: int = 250
-    checkpoint_minutes: float = 5.0
-    init: str = ""  # exported style model (.onnx) whose weights start the run; "" = random
-
-    @classmethod
-    def from_dict(cls, d: dict) -> StyleFitConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def weights(self) -> dict[str, float]:
-        """Loss weights with the VGG kind's defaults filled in."""
-        base = DEFAULT_WEIGHTS[self.vgg_kind]
-        return {"content": base["content"] if self.content_weight is None
-                else self.content_weight,
-                "style": base["style"] if self.style_weight is None else self.style_weight,
-                "tv": base["tv"] if self.tv_weight is None else self.tv_weight}
-
-    def net_config(self) -> StyleNetConfig:
-        return StyleNetConfig(num_styles=len(self.styles), **self.net)
 
 
 def parse_style_args(items: list[str]) -> list[list[str]]:

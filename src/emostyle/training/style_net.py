@@ -22,32 +22,13 @@ of the whole picture, so tiles do not come out in different tones. It is exporte
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from emostyle.training.configs import StyleNetConfig
+
 EPS = 1e-5
-
-
-@dataclass(frozen=True)
-class StyleNetConfig:
-    """Shape of a style network; saved in checkpoints and in the ONNX card."""
-
-    num_styles: int
-    width: int = 16  # channels of the first layer; the bottleneck has 4x as many
-    blocks: int = 3  # residual blocks at 1/4 resolution
-    separable: bool = True  # depthwise 3x3 + pointwise 1x1 in the residual blocks
-    in_kernel: int = 9  # first convolution (Johnson uses 9)
-    out_kernel: int = 3  # last convolution (Johnson uses 9; 3 output channels make a 9x9 slow)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> StyleNetConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 class ConvLayer(nn.Module):
