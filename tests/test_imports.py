@@ -31,8 +31,23 @@ def is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports (absolute names), outside ``if TYPE_CHECKING:`` blocks."""
+def imported_from(node: ast.ImportFrom, name: str, is_package: bool) -> str | None:
+    """The absolute module ``from ... import`` in module ``name`` reads from; None when a
+    relative import climbs out of the package."""
+    if not node.level:
+        return node.module
+    parts = name.split(".") if is_package else name.split(".")[:-1]
+    if node.level - 1 >= len(parts):
+        return None
+    base = parts[:len(parts) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports(path: Path, name: str | None = None) -> set[str]:
+    """Every module ``path`` imports (absolute names, relative imports resolved against
+    ``name``, by default the module ``path`` is), outside ``if TYPE_CHECKING:`` blocks."""
+    name = name or module_name(path)
+    is_package = path.name == "__init__.py"
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
@@ -43,10 +58,13 @@ def imports(path: Path) -> set[str]:
                 continue
             if isinstance(child, ast.Import):
                 found.update(a.name for a in child.names)
-            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
-                for a in child.names:  # `from emostyle import pipeline` imports a module
-                    sub = f"{child.module}.{a.name}"
-                    found.add(sub if sub in MODULES else child.module)
+            elif isinstance(child, ast.ImportFrom):
+                module = imported_from(child, name, is_package)
+                for a in child.names if module else ():
+                    # `from emostyle import pipeline` (or `from . import pipeline`) imports a
+                    # module
+                    sub = f"{module}.{a.name}"
+                    found.add(sub if sub in MODULES else module)
             visit(child)
 
     visit(ast.parse(path.read_text(encoding="utf-8")))
@@ -81,6 +99,22 @@ def test_the_graph_is_read():
 def test_no_import_circle():
     circles = [c for c in (cycle_from(m) for m in sorted(GRAPH)) if c]
     assert not circles, "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def test_relative_imports_count(tmp_path):
+    # A circle or a torch path written with relative imports is still one.
+    source = tmp_path / "mod.py"
+    source.write_text("from . import pipeline\nfrom .app import engine\n"
+                      "def later():\n    from .training import configs\n", encoding="utf-8")
+    assert imports(source, "emostyle.results") == {
+        "emostyle.pipeline", "emostyle.app.engine", "emostyle.training.configs"}
+    source.write_text("from .. import pipeline\nfrom ..training.configs import TrainConfig\n"
+                      "from .ui import stylizer\n", encoding="utf-8")
+    assert imports(source, "emostyle.app.engine") == {
+        "emostyle.pipeline", "emostyle.training.configs", "emostyle.app.ui"}
+    package = tmp_path / "__init__.py"
+    package.write_text("from .engine import paint\n", encoding="utf-8")
+    assert imports(package, "emostyle.app") == {"emostyle.app.engine"}
 
 
 def test_the_cycle_finder_finds_one(monkeypatch):
