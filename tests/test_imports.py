@@ -8,6 +8,8 @@ on the inference path as one that imports it at the top.
 from __future__ import annotations
 
 import ast
+import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -187,3 +189,72 @@ def test_stylizing_one_photo_loads_only_what_it_uses(face_model, tmp_path):
     assert frozen > 10_000
     # and numpy's OpenBLAS started with one thread (cli.ONE_BLAS_THREAD)
     assert "BLAS=1" in done.stderr.splitlines()
+
+
+README = PACKAGE.parents[1] / "README.md"
+
+
+def layout_rows(text: str) -> list[list[str]]:
+    """The module names of each row of the README's project layout under ``src/emostyle/``."""
+    block = text.split("## Project layout", 1)[1].split("```", 2)[1]
+    rows, inside = [], False
+    for line in block.splitlines():
+        if line.startswith("src/emostyle/ "):
+            inside = True
+        elif not line.startswith(" "):
+            inside = False
+        elif inside and line[2] != " ":  # a row; deeper lines go on describing the one above
+            rows.append([n.strip() for n in re.split(r"\s{2,}", line.strip())[0].split(",")])
+    return rows
+
+
+def layout_place(rows: list[list[str]], module: str) -> tuple[int, int] | None:
+    """(row, position in it) of the first name in the layout that covers ``module``."""
+    short = module.removeprefix("emostyle.")
+    for r, names in enumerate(rows):
+        for i, name in enumerate(names):
+            if (short == name or (name.endswith("/") and short.split(".")[0] == name[:-1])
+                    or ("*" in name and fnmatch.fnmatchcase(short, name))):
+                return r, i
+    return None
+
+
+def layout_problems(rows: list[list[str]]) -> list[str]:
+    problems = []
+    for names in rows:
+        for name in names:
+            if "*" not in name and f"emostyle.{name.rstrip('/')}" not in MODULES:
+                problems.append(f"the layout names {name}, which is not a module")
+    for module, deps in sorted(GRAPH.items()):
+        if module in ("emostyle", "emostyle.__main__") or module.startswith("emostyle.training"):
+            continue
+        place = layout_place(rows, module)
+        if place is None:
+            problems.append(f"{module} is not in the layout")
+            continue
+        for dep in sorted(deps):
+            if dep == "emostyle" or dep.startswith("emostyle.training"):
+                continue  # the lazy package root; the workbench is listed on its own
+            other = layout_place(rows, dep)
+            same_package = rows[place[0]][place[1]].endswith("/") and other == place
+            if other is not None and not same_package and other >= place:
+                problems.append(f"{module} imports {dep}, listed below it")
+    return problems
+
+
+def test_the_readme_layout_lists_every_module_above_the_modules_importing_it():
+    rows = layout_rows(README.read_text(encoding="utf-8"))
+    assert ["pipeline"] in rows or any("pipeline" in r for r in rows)  # the block is read
+    problems = layout_problems(rows)
+    assert not problems, "README project layout: " + "; ".join(problems)
+
+
+def test_the_layout_check_finds_a_missing_module_and_a_wrong_order():
+    rows = layout_rows(README.read_text(encoding="utf-8"))
+    without = [[n for n in r if n != "outputs"] for r in rows]
+    assert "emostyle.outputs is not in the layout" in layout_problems(without)
+    upside_down = list(reversed(rows))
+    assert any("emostyle.pipeline imports emostyle.classifier" in p
+               for p in layout_problems(upside_down))
+    assert "the layout names nothing_here, which is not a module" in layout_problems(
+        [*rows, ["nothing_here"]])
