@@ -226,3 +226,15 @@ def test_the_biggest_face_decides_the_style_not_the_first_or_the_most(tiny_model
     rec = json.loads(res.stdout)["results"][0]
     assert (rec["style"], rec["faces"]) == ("fear", 3)
     assert (work / "stylized" / "group_fear.jpg").is_file()
+
+
+def test_the_smallest_max_side_is_the_stylizers(tiny_model, work, monkeypatch):  # noqa: F811
+    # --max-side is checked up front against the network's own minimum, not a copy of it.
+    import emostyle.stylizer
+
+    gradient(work / "a.jpg")
+    monkeypatch.setattr(emostyle.stylizer, "MIN_SIDE", 48)
+    res = stylize(tiny_model, "a.jpg", "-e", "fear", "--max-side", "40")
+    assert res.exit_code == 2, res.output
+    assert "--max-side must be 0 (full resolution) or at least 48, got 40" in res.output
+    assert not (work / "stylized").exists()

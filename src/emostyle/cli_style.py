@@ -96,10 +96,11 @@ def stylize(
     def body() -> int:
         from emostyle.paint_batch import load_painters, paint_files, stylize_note
         from emostyle.pipeline import StyleRequest
+        from emostyle.stylizer import MIN_SIDE  # the smallest side the network paints at
 
         auto = emotion.strip().lower() == "auto"
-        if 0 < max_side < 32:
-            raise InputError(f"--max-side must be 0 (full resolution) or at least 32, "
+        if 0 < max_side < MIN_SIDE:
+            raise InputError(f"--max-side must be 0 (full resolution) or at least {MIN_SIDE}, "
                              f"got {max_side}")
         if blend and not auto:
             raise InputError("--blend mixes styles by the detected mood: use it with "
