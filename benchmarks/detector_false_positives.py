@@ -165,7 +165,7 @@ def crop(image: np.ndarray, box: tuple[int, ...], size: int = 128) -> np.ndarray
 
 def cmd_detect(args: argparse.Namespace) -> None:
     cv2.setNumThreads(1)  # a benchmark that shares the machine
-    detector = FaceDetector(args.face_model, score_threshold=args.low)
+    detector = FaceDetector(args.face_model, min_score=args.low)
     sources = project_sources()
     if args.content:
         sources += [CONTENT_PREFIX + p.name for p in sorted(iter_image_files(args.content))]

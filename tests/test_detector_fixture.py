@@ -53,7 +53,7 @@ def redetected(face_model: Path) -> list:
     if not CONTENT.is_dir():
         pytest.skip(f"shared photos not available at {CONTENT} (set EMOSTYLE_SHARED)")
     dets = bench.read_labels(LABELS)
-    detector = FaceDetector(face_model, score_threshold=0.3)
+    detector = FaceDetector(face_model, min_score=0.3)
     fresh = []
     for source in sorted({d.source for d in dets}):
         try:

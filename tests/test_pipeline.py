@@ -129,6 +129,25 @@ def test_one_name_and_one_default_for_the_detection_threshold(face_model):
     assert Analyzer(min_detection_score=0.9).min_score == 0.9
 
 
+def test_the_project_itself_calls_the_threshold_min_score():
+    # The former names are accepted for callers outside; the project's own code, benchmarks
+    # and scripts pass min_score (the compatibility check above is the one exception).
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    former = re.compile(r"\b(score_threshold|min_detection_score|min_confidence)\s*=")
+    this = Path(__file__).resolve()
+    found = [f"{path.relative_to(root)}:{n}"
+             for folder in ("src/emostyle", "benchmarks", "scripts", "tests")
+             for path in sorted((root / folder).rglob("*.py"))
+             if path != this and "training" not in path.relative_to(root).parts
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if former.search(line) and "def " not in line and ": float" not in line
+             and "is not None" not in line]
+    assert not found, f"former names of min_score passed in: {found}"
+
+
 def test_the_explain_example_runs(monkeypatch, face_model):
     import doctest
 
