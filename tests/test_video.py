@@ -120,6 +120,29 @@ def test_unreadable_videos(tmp_path, content, reason, face_model):
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_the_decoders_own_log_lines_never_reach_the_user(tmp_path, astronaut, face_model):
+    """OpenCV's FFmpeg printed '[mov,mp4,...] moov atom not found' on stderr before our one
+    line. Run as its own process: FFmpeg reads its log level once, when a process first opens
+    a video, and this test session has opened many."""
+    import os
+    import sys
+
+    import emostyle
+
+    whole = write_video(tmp_path / "whole.mp4", moving_face_frames(astronaut, 6))
+    cut = tmp_path / "cut.mp4"  # OpenCV writes the index (moov) last: cut, it is lost
+    cut.write_bytes(whole.read_bytes()[:3000])
+    src = str(Path(emostyle.__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run([sys.executable, "-m", "emostyle", "video", str(cut), "-o",
+                           str(tmp_path / "o.mp4")], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {cut}: not a readable video"]
+    assert done.stdout == "" and not (tmp_path / "o.mp4").exists()
+
+
 def test_unwritable_output_and_bad_arguments(tmp_path, astronaut, face_model):
     src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 3))
     blocker = tmp_path / "file.txt"

@@ -33,6 +33,11 @@ from emostyle.tracking import FaceTracker
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
+# OpenCV's FFmpeg prints its own log lines on stderr ("[mov,mp4,m4a,...] moov atom not found")
+# before our one-line error; quiet (AV_LOG_QUIET). OpenCV reads this once, when the process
+# first opens a video, so it is set here, before any FrameReader; a user's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 
 @dataclass(frozen=True)
 class VideoInfo:
