@@ -97,11 +97,15 @@ def test_long_no_face_list_ends_with_and_n_more(tmp_path, face_model):
     assert res.output.count("no face:") == 20 and "and 3 more" in res.output
 
 
-@pytest.mark.parametrize("extra", [["--tta"], ["--split", "public"], ["--data", "x.npz"]])
+@pytest.mark.parametrize("extra", [
+    ["--tta"], ["--split", "public"], ["--data", "x.npz"],
+    # given with their default values they are still not used: refused too
+    ["--no-tta"], ["--split", "private"], ["--data", "fer2013.npz"]])
 def test_options_that_do_not_apply_to_photos_are_refused(photos, tmp_path, extra):
     res = CliRunner().invoke(app, ["evaluate", "default", "--photos", str(photos),
                                    "--out", str(tmp_path / "eval"), *extra])
-    assert res.exit_code == 2 and "not used with --photos" in res.output
+    assert res.exit_code == 2 and "not used with --photos" in res.output, res.output
+    assert extra[0].replace("no-", "") in res.output
     assert not (tmp_path / "eval").exists()
 
 
@@ -223,6 +227,7 @@ def test_bad_manifest_lists_every_problem_and_writes_nothing(tmp_path):
     (["--photos", "PHOTOS", "--no-face", "skip"], "only used with a manifest that has a source"),
     (["--photos", "PHOTOS", "--manifest", "m.csv"], "give one of them"),
     (["--predictions", "p.csv"], "only used with --photos or --manifest"),
+    (["--no-face", "wrong"], "--no-face: only used with --photos or --manifest"),
     (["--photos", "PHOTOS", "--no-face", "maybe"], "--no-face: use wrong or skip"),
 ])
 def test_manifest_options_are_refused_where_they_do_not_apply(photos, tmp_path, extra,

@@ -128,6 +128,15 @@ def print_json_report(results: list[dict], problems: list[tuple[Path | str, str]
     print(json.dumps(doc, ensure_ascii=False, indent=2))
 
 
+def given_options(ctx: typer.Context, *names: str) -> list[str]:
+    """Which of the parameters ``names`` the user typed (``--split``), whatever the value: an
+    option that does not apply is refused even when it is given its default value."""
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    # by name: typer carries its own copy of click, whose ParameterSource is another enum
+    return [flags[n] for n in names
+            if getattr(ctx.get_parameter_source(n), "name", None) == "COMMANDLINE"]
+
+
 def this_command() -> str:
     """The command line as typed, for a run's ``command.txt`` and model cards."""
     return "emostyle " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from emostyle.cli_common import OverwriteOpt, out, run_guarded, this_command
+from emostyle.cli_common import OverwriteOpt, given_options, out, run_guarded, this_command
 from emostyle.errors import EmostyleError, InputError
 from emostyle.model_files import check_style_model_output
 from emostyle.outputs import OutputPlan
@@ -153,6 +153,7 @@ def export(
 
 
 def evaluate(
+    ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A run directory, an .onnx file, or a bundled "
                                                "model name (default, accurate).")],
     data: DataOpt = Path("fer2013.npz"),
@@ -202,8 +203,7 @@ def evaluate(
         from emostyle.training import photo_eval as pe
 
         given = "--manifest" if manifest is not None else "--photos"
-        ignored = [o for o, used in (("--tta", tta), ("--split", split != "private"),
-                                     ("--data", data != Path("fer2013.npz"))) if used]
+        ignored = given_options(ctx, "tta", "split", "data")
         if ignored:
             raise InputError(f"{', '.join(ignored)}: not used with {given} (they choose "
                              "FER2013 faces); leave them out")
@@ -227,8 +227,7 @@ def evaluate(
     def body() -> int:
         if photos is not None or manifest is not None:
             return photo_body()
-        unused = [o for o, used in (("--no-detect", no_detect), ("--no-face", no_face != "wrong"),
-                                    ("--predictions", predictions is not None)) if used]
+        unused = given_options(ctx, "no_detect", "no_face", "predictions")
         if unused:
             raise InputError(f"{', '.join(unused)}: only used with --photos or --manifest")
         from emostyle.training.report import (
