@@ -77,11 +77,14 @@ def test_cli_headline_is_end_to_end_and_absent_classes_are_na(photos, tmp_path, 
 def test_cli_works_without_matplotlib(photos, tmp_path, face_model, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "emostyle.training.plots", None)  # import fails
-    out = tmp_path / "eval"
+    out = tmp_path / "eval[light]"  # printed as named, not read as markup
     res = CliRunner().invoke(app, ["evaluate", "default", "--photos", str(photos),
-                                   "--out", str(out)])
+                                   "--out", str(out)], env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output
-    assert "plots skipped: matplotlib is not installed" in res.output
+    # the one line says what to install (rich markup ate "[train]" from it)
+    assert ("plots skipped: matplotlib is not installed (pip install 'emostyle[train]')\n"
+            in res.output), res.output
+    assert f"metrics.json in {out}\n" in res.output
     assert json.loads((out / "metrics.json").read_text())["pictures"] == 5
     assert not (out / "confusion.png").exists()
 

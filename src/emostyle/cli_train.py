@@ -218,10 +218,10 @@ def evaluate(
             return 0
         for line in pe.report_lines(report):
             out.print(line, markup=False)
-        if note:
-            out.print(note)
+        if note:  # not markup: "pip install 'emostyle[train]'" lost its "[train]"
+            out.print(note, markup=False)
         out.print(f"metrics.json{'' if note else ' and figures'} in {target}"
-                  + (f"; predictions in {predictions}" if predictions else ""))
+                  + (f"; predictions in {predictions}" if predictions else ""), markup=False)
         return 0
 
     def body() -> int:
@@ -247,8 +247,8 @@ def evaluate(
             print(json.dumps(headline(report), indent=2))
             return 0
         for line in report_lines(report):
-            out.print(line)
-        out.print(f"figures and metrics.json in {target}")
+            out.print(line, markup=False)
+        out.print(f"figures and metrics.json in {target}", markup=False)
         return 0
 
     run_guarded(body)
