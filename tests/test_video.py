@@ -70,6 +70,23 @@ def test_every_n_frames_and_jsonl_log(tmp_path, astronaut, face_model):
     assert [r["uncertain"] for r in lines] == [False] * 4  # a 200-px face is readable
 
 
+def test_the_summary_names_only_the_files_written(tmp_path, astronaut, face_model):
+    """A log without a video has no plot: the summary said 'plot: None'. Names are printed as
+    they are, not as rich markup."""
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 3))
+    log = tmp_path / "log[v2].csv"
+    res = CliRunner().invoke(app, ["video", str(src), "--log", str(log)],
+                             env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert f"emotion log: {log}\n" in res.stdout and "None" not in res.stdout
+    out = tmp_path / "clip[v2].mp4"
+    res = CliRunner().invoke(app, ["video", str(src), "-o", str(out)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert f"video: {out}" in res.stdout
+    assert f"emotion log: {out.with_suffix('.csv')}   plot: {out.with_suffix('.png')}\n" \
+        in res.stdout
+
+
 def test_video_log_marks_tiny_faces_uncertain(tmp_path, astronaut, face_model):
     small = cv2.resize(astronaut, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
     frames = []

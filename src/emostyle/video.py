@@ -341,8 +341,9 @@ class VideoReport:
         if self.output:
             lines.append(f"video: {self.output}" + (" (with audio)" if self.audio_copied
                                                     else ""))
-        if self.log:
-            lines.append(f"emotion log: {self.log}   plot: {self.plot}")
+        if self.log or self.plot:
+            lines.append("   ".join(f"{what}: {path}" for what, path in (
+                ("emotion log", self.log), ("plot", self.plot)) if path))
         if self.flicker:
             f = self.flicker
             lines.append(f"flicker (mean |frame change|): input {f['input']:.2f}, stylized "
