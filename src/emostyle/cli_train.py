@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from emostyle.cli_common import OverwriteOpt, given_options, out, run_guarded, this_command
+from emostyle.cli_common import (
+    INSTALLED_MODELS,
+    OverwriteOpt,
+    given_options,
+    out,
+    run_guarded,
+    this_command,
+)
 from emostyle.errors import EmostyleError, InputError
 from emostyle.model_files import check_style_model_output
 from emostyle.outputs import OutputPlan
@@ -155,7 +162,7 @@ def export(
 def evaluate(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A run directory, an .onnx file, or a bundled "
-                                               "model name (default, accurate).")],
+                                               f"model name ({INSTALLED_MODELS}).")],
     data: DataOpt = Path("fer2013.npz"),
     split: Annotated[str, typer.Option(help="private (PrivateTest) or public (PublicTest).")
                      ] = "private",
