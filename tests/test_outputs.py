@@ -247,3 +247,42 @@ def test_plan_lists_many_existing_files_with_and_n_more(tmp_path):
     (problem,) = plan.problems()
     assert problem.startswith("8 files already exist") and problem.endswith("and 3 more")
     assert OutputPlan(set(), overwrite=True).problems() == []
+
+
+# --- the workbench: export -o and compare --out ----------------------------------------------
+
+def test_export_never_replaces_a_model_or_its_card_unasked(work, no_work, monkeypatch):
+    pytest.importorskip("torch")
+    from emostyle.training import export
+
+    def loaded(*_a, **_k):  # noqa: ANN002, ANN003
+        raise AssertionError("the run was loaded before the outputs were checked")
+
+    monkeypatch.setattr(export, "load_run", loaded)
+    (work / "run").mkdir()
+    (work / "run" / "best.pt").write_bytes(b"weights")
+    for existing in ("m.onnx", "m.json"):  # the model, or only its card
+        (work / existing).write_text("mine")
+        before = snapshot(work)
+        result = cli("export", "run", "-o", "m.onnx")
+        assert result.exit_code == 2, result.output
+        assert f"{existing} (-o) already exists (give --overwrite" in result.output
+        assert snapshot(work) == before
+        (work / existing).unlink()
+    result = cli("export", "run", "-o", "run/best.pt")
+    assert result.exit_code == 2 and "is one of the inputs" in result.output
+
+
+def test_compare_never_replaces_a_comparison_unasked(work, no_work):
+    pytest.importorskip("matplotlib")
+    metrics = Path(__file__).resolve().parents[1] / "docs" / "figures" / \
+        "default_private_tta" / "metrics.json"
+    assert cli("compare", str(metrics), "--out", "cmp").exit_code == 0
+    first = snapshot(work)
+    assert {"cmp/comparison.json", "cmp/comparison.md", "cmp/comparison.png"} <= set(first)
+    result = cli("compare", str(metrics), "--out", "cmp")
+    assert result.exit_code == 2 and "3 files already exist" in result.output, result.output
+    assert snapshot(work) == first
+    assert cli("compare", str(metrics), "--out", "cmp", "--overwrite").exit_code == 0
+    result = cli("compare", str(metrics), "--out", "good.jpg")
+    assert result.exit_code == 2 and "good.jpg (--out): is a file, not a folder" in result.output

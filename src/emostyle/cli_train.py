@@ -144,6 +144,7 @@ def export(
                    ] = False,
     name: Annotated[str | None, typer.Option(help="Model name for the card.")] = None,
     summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Export a trained run to ONNX (with a PyTorch parity check) and write its card."""
 
@@ -151,7 +152,7 @@ def export(
         need_torch()
         from emostyle.training.export import export_lines, export_run
 
-        card, parity = export_run(run_dir, output, data, tta, name, summary)
+        card, parity = export_run(run_dir, output, data, tta, name, summary, overwrite)
         for line in export_lines(output, card, parity):
             out.print(line)
         return 0
@@ -267,13 +268,14 @@ def compare(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the table and plot.")
                        ] = Path("comparison"),
     title: str = "FER2013 PrivateTest",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """A markdown + JSON table and a bar plot comparing evaluated runs."""
 
     def body() -> int:
         from emostyle.training.report import compare as run_compare
 
-        rows = run_compare(runs, out_dir, title)
+        rows = run_compare(runs, out_dir, title, overwrite)
         out.print((out_dir / "comparison.md").read_text())
         out.print(f"{len(rows)} runs compared; table and plot in {out_dir}")
         return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from emostyle.errors import EmostyleError
+from emostyle.outputs import OutputPlan
 from emostyle.training.datasets import load_dataset
 from emostyle.training.evaluate import evaluate_logits, load_votes
 from emostyle.training.metrics import softmax
@@ -174,7 +175,18 @@ def run_summary(path: Path) -> dict:
     return row
 
 
-def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest") -> list[dict]:
+COMPARISON_FILES = ("comparison.json", "comparison.md", "comparison.png")
+
+
+def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest",
+            overwrite: bool = False) -> list[dict]:
+    """The table (markdown, JSON) and bar plot of ``paths`` in ``out_dir``; its files are
+    checked before any is read and replace nothing unless ``overwrite``."""
+    plan = OutputPlan(set(paths), overwrite)
+    plan.folder(out_dir, "--out")
+    for name in COMPARISON_FILES:
+        plan.file(out_dir / name, "--out")
+    plan.check()
     rows = [run_summary(p) for p in paths]
     rows.sort(key=lambda r: -r["private_accuracy"])
     out_dir.mkdir(parents=True, exist_ok=True)
