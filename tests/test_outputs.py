@@ -286,3 +286,16 @@ def test_compare_never_replaces_a_comparison_unasked(work, no_work):
     assert cli("compare", str(metrics), "--out", "cmp", "--overwrite").exit_code == 0
     result = cli("compare", str(metrics), "--out", "good.jpg")
     assert result.exit_code == 2 and "good.jpg (--out): is a file, not a folder" in result.output
+
+
+@pytest.mark.parametrize("doc", ['{"pictures": 5, "accuracy": 0.6}', "[1, 2]", "not json"],
+                         ids=["photo-evaluation", "a-list", "not-json"])
+def test_compare_names_a_metrics_file_it_cannot_read(work, doc):
+    """`emostyle compare eval_default_photos/metrics.json` ended in a KeyError traceback."""
+    pytest.importorskip("matplotlib")
+    (work / "metrics.json").write_text(doc)
+    result = cli("compare", "metrics.json", "--out", "cmp")
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: metrics.json: not a FER2013 evaluation"), line
+    assert not (work / "cmp").exists()

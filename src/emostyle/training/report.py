@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emostyle.errors import EmostyleError
+from emostyle.errors import EmostyleError, InputError
 from emostyle.outputs import OutputPlan
 from emostyle.training.datasets import load_dataset
 from emostyle.training.evaluate import evaluate_logits, load_votes
@@ -155,12 +155,18 @@ def run_summary(path: Path) -> dict:
     if not metrics_file.is_file():
         raise EmostyleError(f"{path}: no evaluation found ({metrics_file}); run "
                             f"`emostyle evaluate {path} --data ...` first")
-    m = json.loads(metrics_file.read_text())
-    row = {"name": path.name if path.is_dir() else path.parent.name,
-           "private_accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-           "public_accuracy": m.get("public_accuracy"),
-           "ece_after": m["calibration"]["ece_after"],
-           "recall": {k: v["recall"] for k, v in m["per_class"].items()}}
+    try:
+        m = json.loads(metrics_file.read_text())
+        row = {"name": path.name if path.is_dir() else path.parent.name,
+               "private_accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+               "public_accuracy": m.get("public_accuracy"),
+               "ece_after": m["calibration"]["ece_after"],
+               "recall": {k: v["recall"] for k, v in m["per_class"].items()}}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # a photo evaluation's metrics.json, say: one line, not a traceback
+        what = f"no {exc}" if isinstance(exc, KeyError) else "not the JSON it writes"
+        raise InputError(f"{metrics_file}: not a FER2013 evaluation ({what}); compare reads "
+                         "what `emostyle evaluate RUN --data ...` writes") from None
     config = path / "config.json"
     history = path / "history.json"
     if config.is_file():
