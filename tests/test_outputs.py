@@ -299,3 +299,23 @@ def test_compare_names_a_metrics_file_it_cannot_read(work, doc):
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error: metrics.json: not a FER2013 evaluation"), line
     assert not (work / "cmp").exists()
+
+
+def test_train_never_starts_again_over_an_earlier_run(work, monkeypatch):
+    """`emostyle train` (its --out defaults to runs/run) wrote a new run over the weights and
+    history of the last one; as train-style does, it is refused before the data is read."""
+    pytest.importorskip("torch")
+    from emostyle.training import fit
+
+    def loaded(*_a, **_k):  # noqa: ANN002, ANN003
+        raise AssertionError("the dataset was read before the run directory was checked")
+
+    monkeypatch.setattr(fit, "load_dataset", loaded)
+    (work / "run").mkdir()
+    for name in ("config.json", "best.pt", "last.pt", "history.json"):
+        (work / "run" / name).write_text(name)
+    before = snapshot(work)
+    result = cli("train", "--out", "run")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: run: holds a run already; pass --resume")
+    assert snapshot(work) == before
