@@ -319,3 +319,32 @@ def test_train_never_starts_again_over_an_earlier_run(work, monkeypatch):
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: run: holds a run already; pass --resume")
     assert snapshot(work) == before
+
+
+def test_figures_and_reports_arrive_whole_or_not_at_all(work, monkeypatch):
+    """evaluate's and compare's figures, metrics.json and tables go through a temporary file
+    and a rename: a figure that fails half-way leaves neither it nor a temporary file."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.figure
+
+    from emostyle.training import plots, report
+
+    committed: list[str] = []  # what was renamed into place from a hidden temporary file
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (
+        Path(src).name.startswith(".") and committed.append(Path(dst).name)
+    ) or real_replace(src, dst))
+    metrics = Path(__file__).resolve().parents[1] / "docs" / "figures" / \
+        "default_private_tta" / "metrics.json"
+    report.compare([metrics], work / "cmp")
+    assert sorted(committed) == ["comparison.json", "comparison.md", "comparison.png"]
+    assert sorted(p.name for p in (work / "cmp").iterdir()) == sorted(committed)
+
+    def half_written(self, fname, **_kw):  # noqa: ANN001, ANN003
+        Path(fname).write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
+    with pytest.raises(OSError):
+        plots.confusion_png(np.eye(7), work / "figs" / "confusion.png", "t")
+    assert list((work / "figs").iterdir()) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from emostyle.errors import EmostyleError, InputError
-from emostyle.outputs import OutputPlan
+from emostyle.outputs import OutputPlan, write_text
 from emostyle.training.datasets import load_dataset
 from emostyle.training.evaluate import evaluate_logits, load_votes
 from emostyle.training.metrics import softmax
@@ -70,7 +70,7 @@ def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
                    "public_accuracy": float((public_logits.argmax(1) ==
                                              splits.public.labels).mean())})
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
     name = Path(source).name
     confusion_png(np.array(report["confusion"]), out_dir / "confusion.png",
                   f"{name} - {split} accuracy {report['accuracy']:.3f}")
@@ -196,7 +196,7 @@ def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest",
     rows = [run_summary(p) for p in paths]
     rows.sort(key=lambda r: -r["private_accuracy"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "comparison.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_text(out_dir / "comparison.json", json.dumps(rows, indent=2) + "\n")
     header = ("| run | arch | balance | PrivateTest acc | macro-F1 | PublicTest acc | "
               "ECE (T) | disgust R | fear R | images seen | wall min |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
@@ -207,7 +207,7 @@ def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest",
             f"{(r['public_accuracy'] or 0):.4f} | {r['ece_after']:.3f} | "
             f"{r['recall']['disgust']:.3f} | {r['recall']['fear']:.3f} | "
             f"{r.get('samples_seen', 0):,} | {r.get('train_minutes', 0):.0f} |")
-    (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
+    write_text(out_dir / "comparison.md", "\n".join(lines) + "\n")
     comparison_png([r["name"] for r in rows],
                    {"accuracy": [r["private_accuracy"] for r in rows],
                     "macro-F1": [r["macro_f1"] for r in rows]},
