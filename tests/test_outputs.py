@@ -159,7 +159,7 @@ def test_analyze_output_onto_an_input_is_refused(work, no_work):
 
 # --- bad places: one line, exit 2, before any work, for every command ------------------------
 
-def bad_place(work: Path, kind: str, name: str) -> str:
+def bad_place(work: Path, kind: str, name: str, request: pytest.FixtureRequest) -> str:
     """An output path of ``kind`` where ``name`` cannot be written."""
     if kind == "directory":
         (work / name).mkdir()
@@ -177,6 +177,17 @@ def bad_place(work: Path, kind: str, name: str) -> str:
             ro.chmod(0o755)
             pytest.skip("running as root: a read-only folder is writable anyway")
         return f"ro/{name}"
+    if kind == "immutable":  # chattr +i: refused even to root
+        import shutil
+        import subprocess
+
+        frozen = work / "frozen"
+        frozen.mkdir()
+        if shutil.which("chattr") is None or subprocess.run(
+                ["chattr", "+i", str(frozen)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i needs root and a file system with attributes")
+        request.addfinalizer(lambda: subprocess.run(["chattr", "-i", str(frozen)]))
+        return f"frozen/{name}"
     raise AssertionError(kind)
 
 
@@ -195,16 +206,17 @@ COMMANDS = {  # command line with OUT where the bad path goes, and the file name
 }
 
 
-@pytest.mark.parametrize("kind", ["directory", "parent-is-a-file", "unwritable", "read-only"])
+@pytest.mark.parametrize("kind", ["directory", "parent-is-a-file", "unwritable", "read-only",
+                                  "immutable"])
 @pytest.mark.parametrize("command", list(COMMANDS))
-def test_bad_output_places_fail_in_one_line_before_work(work, no_work, command, kind):
+def test_bad_output_places_fail_in_one_line_before_work(work, no_work, command, kind, request):
     args, name = COMMANDS[command]
     folder_output = "." not in name
     if kind == "directory" and folder_output:
         (work / name).write_text("a file where a folder goes")
         place = name
     else:
-        place = bad_place(work, kind, name)
+        place = bad_place(work, kind, name, request)
     clip(work / "clip.mp4")
     (work / "photos" / "happy").mkdir(parents=True)
     (work / "photos" / "happy" / "a.jpg").write_bytes(EXAMPLE.read_bytes())
