@@ -398,6 +398,41 @@ def test_model_help_offers_only_installed_models(command: str) -> None:
         assert (f"'{name}'" in line) == (BUNDLED_DIR / BUNDLED[name]).is_file(), line
 
 
+HELP_WITHOUT_ACCURATE = """
+import sys
+from pathlib import Path
+
+import emostyle.model_files as mf
+
+mf.BUNDLED_DIR = Path(sys.argv[1])  # before the CLI asks what is installed
+from typer.testing import CliRunner
+
+from emostyle.cli import app
+
+for command in ("analyze", "stylize", "video", "evaluate"):
+    res = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    print(command, "accurate" in res.output, "'default'" in res.output)
+"""
+
+
+def test_help_offers_no_model_that_is_not_installed(tmp_path):
+    """Where only the default model is installed, no command's help names 'accurate'."""
+    import os
+
+    import emostyle
+    from emostyle.model_files import BUNDLED, BUNDLED_DIR
+
+    shutil.copy(BUNDLED_DIR / BUNDLED["default"], tmp_path)
+    src = str(Path(emostyle.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", HELP_WITHOUT_ACCURATE, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": src})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:4] == [f"{c} False True" for c in (
+        "analyze", "stylize", "video", "evaluate")], done.stdout
+
+
 @pytest.mark.parametrize("args", [
     ["train", "--out", "run"], ["export", "run", "-o", "m.onnx"],
     ["evaluate", "run"], ["ensemble", "build"], ["train-style", "--out", "run"],

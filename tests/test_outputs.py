@@ -159,7 +159,7 @@ def test_analyze_output_onto_an_input_is_refused(work, no_work):
 
 # --- bad places: one line, exit 2, before any work, for every command ------------------------
 
-def bad_place(work: Path, kind: str, name: str) -> str:
+def bad_place(work: Path, kind: str, name: str, request: pytest.FixtureRequest) -> str:
     """An output path of ``kind`` where ``name`` cannot be written."""
     if kind == "directory":
         (work / name).mkdir()
@@ -177,6 +177,17 @@ def bad_place(work: Path, kind: str, name: str) -> str:
             ro.chmod(0o755)
             pytest.skip("running as root: a read-only folder is writable anyway")
         return f"ro/{name}"
+    if kind == "immutable":  # chattr +i: refused even to root
+        import shutil
+        import subprocess
+
+        frozen = work / "frozen"
+        frozen.mkdir()
+        if shutil.which("chattr") is None or subprocess.run(
+                ["chattr", "+i", str(frozen)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i needs root and a file system with attributes")
+        request.addfinalizer(lambda: subprocess.run(["chattr", "-i", str(frozen)]))
+        return f"frozen/{name}"
     raise AssertionError(kind)
 
 
@@ -195,16 +206,17 @@ COMMANDS = {  # command line with OUT where the bad path goes, and the file name
 }
 
 
-@pytest.mark.parametrize("kind", ["directory", "parent-is-a-file", "unwritable", "read-only"])
+@pytest.mark.parametrize("kind", ["directory", "parent-is-a-file", "unwritable", "read-only",
+                                  "immutable"])
 @pytest.mark.parametrize("command", list(COMMANDS))
-def test_bad_output_places_fail_in_one_line_before_work(work, no_work, command, kind):
+def test_bad_output_places_fail_in_one_line_before_work(work, no_work, command, kind, request):
     args, name = COMMANDS[command]
     folder_output = "." not in name
     if kind == "directory" and folder_output:
         (work / name).write_text("a file where a folder goes")
         place = name
     else:
-        place = bad_place(work, kind, name)
+        place = bad_place(work, kind, name, request)
     clip(work / "clip.mp4")
     (work / "photos" / "happy").mkdir(parents=True)
     (work / "photos" / "happy" / "a.jpg").write_bytes(EXAMPLE.read_bytes())
@@ -247,3 +259,104 @@ def test_plan_lists_many_existing_files_with_and_n_more(tmp_path):
     (problem,) = plan.problems()
     assert problem.startswith("8 files already exist") and problem.endswith("and 3 more")
     assert OutputPlan(set(), overwrite=True).problems() == []
+
+
+# --- the workbench: export -o and compare --out ----------------------------------------------
+
+def test_export_never_replaces_a_model_or_its_card_unasked(work, no_work, monkeypatch):
+    pytest.importorskip("torch")
+    from emostyle.training import export
+
+    def loaded(*_a, **_k):  # noqa: ANN002, ANN003
+        raise AssertionError("the run was loaded before the outputs were checked")
+
+    monkeypatch.setattr(export, "load_run", loaded)
+    (work / "run").mkdir()
+    (work / "run" / "best.pt").write_bytes(b"weights")
+    for existing in ("m.onnx", "m.json"):  # the model, or only its card
+        (work / existing).write_text("mine")
+        before = snapshot(work)
+        result = cli("export", "run", "-o", "m.onnx")
+        assert result.exit_code == 2, result.output
+        assert f"{existing} (-o) already exists (give --overwrite" in result.output
+        assert snapshot(work) == before
+        (work / existing).unlink()
+    result = cli("export", "run", "-o", "run/best.pt")
+    assert result.exit_code == 2 and "is one of the inputs" in result.output
+
+
+def test_compare_never_replaces_a_comparison_unasked(work, no_work):
+    pytest.importorskip("matplotlib")
+    metrics = Path(__file__).resolve().parents[1] / "docs" / "figures" / \
+        "default_private_tta" / "metrics.json"
+    assert cli("compare", str(metrics), "--out", "cmp").exit_code == 0
+    first = snapshot(work)
+    assert {"cmp/comparison.json", "cmp/comparison.md", "cmp/comparison.png"} <= set(first)
+    result = cli("compare", str(metrics), "--out", "cmp")
+    assert result.exit_code == 2 and "3 files already exist" in result.output, result.output
+    assert snapshot(work) == first
+    assert cli("compare", str(metrics), "--out", "cmp", "--overwrite").exit_code == 0
+    result = cli("compare", str(metrics), "--out", "good.jpg")
+    assert result.exit_code == 2 and "good.jpg (--out): is a file, not a folder" in result.output
+
+
+@pytest.mark.parametrize("doc", ['{"pictures": 5, "accuracy": 0.6}', "[1, 2]", "not json"],
+                         ids=["photo-evaluation", "a-list", "not-json"])
+def test_compare_names_a_metrics_file_it_cannot_read(work, doc):
+    """`emostyle compare eval_default_photos/metrics.json` ended in a KeyError traceback."""
+    pytest.importorskip("matplotlib")
+    (work / "metrics.json").write_text(doc)
+    result = cli("compare", "metrics.json", "--out", "cmp")
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: metrics.json: not a FER2013 evaluation"), line
+    assert not (work / "cmp").exists()
+
+
+def test_train_never_starts_again_over_an_earlier_run(work, monkeypatch):
+    """`emostyle train` (its --out defaults to runs/run) wrote a new run over the weights and
+    history of the last one; as train-style does, it is refused before the data is read."""
+    pytest.importorskip("torch")
+    from emostyle.training import fit
+
+    def loaded(*_a, **_k):  # noqa: ANN002, ANN003
+        raise AssertionError("the dataset was read before the run directory was checked")
+
+    monkeypatch.setattr(fit, "load_dataset", loaded)
+    (work / "run").mkdir()
+    for name in ("config.json", "best.pt", "last.pt", "history.json"):
+        (work / "run" / name).write_text(name)
+    before = snapshot(work)
+    result = cli("train", "--out", "run")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: run: holds a run already; pass --resume")
+    assert snapshot(work) == before
+
+
+def test_figures_and_reports_arrive_whole_or_not_at_all(work, monkeypatch):
+    """evaluate's and compare's figures, metrics.json and tables go through a temporary file
+    and a rename: a figure that fails half-way leaves neither it nor a temporary file."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.figure
+
+    from emostyle.training import plots, report
+
+    committed: list[str] = []  # what was renamed into place from a hidden temporary file
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (
+        Path(src).name.startswith(".") and committed.append(Path(dst).name)
+    ) or real_replace(src, dst))
+    metrics = Path(__file__).resolve().parents[1] / "docs" / "figures" / \
+        "default_private_tta" / "metrics.json"
+    report.compare([metrics], work / "cmp")
+    assert sorted(committed) == ["comparison.json", "comparison.md", "comparison.png"]
+    assert sorted(p.name for p in (work / "cmp").iterdir()) == sorted(committed)
+
+    def half_written(self, fname, **_kw):  # noqa: ANN001, ANN003
+        Path(fname).write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
+    with pytest.raises(OSError):
+        plots.confusion_png(np.eye(7), work / "figs" / "confusion.png", "t")
+    assert list((work / "figs").iterdir()) == []

@@ -79,11 +79,14 @@ def test_cli_headline_is_end_to_end_and_absent_classes_are_na(photos, tmp_path, 
 def test_cli_works_without_matplotlib(photos, tmp_path, face_model, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "emostyle.training.plots", None)  # import fails
-    out = tmp_path / "eval"
+    out = tmp_path / "eval[light]"  # printed as named, not read as markup
     res = CliRunner().invoke(app, ["evaluate", "default", "--photos", str(photos),
-                                   "--out", str(out)])
+                                   "--out", str(out)], env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output
-    assert "plots skipped: matplotlib is not installed" in res.output
+    # the one line says what to install (rich markup ate "[train]" from it)
+    assert ("plots skipped: matplotlib is not installed (pip install 'emostyle[train]')\n"
+            in res.output), res.output
+    assert f"metrics.json in {out}\n" in res.output
     assert json.loads((out / "metrics.json").read_text())["pictures"] == 5
     assert not (out / "confusion.png").exists()
 
@@ -99,11 +102,15 @@ def test_long_no_face_list_ends_with_and_n_more(tmp_path, face_model):
     assert res.output.count("no face:") == 20 and "and 3 more" in res.output
 
 
-@pytest.mark.parametrize("extra", [["--tta"], ["--split", "public"], ["--data", "x.npz"]])
+@pytest.mark.parametrize("extra", [
+    ["--tta"], ["--split", "public"], ["--data", "x.npz"],
+    # given with their default values they are still not used: refused too
+    ["--no-tta"], ["--split", "private"], ["--data", "fer2013.npz"]])
 def test_options_that_do_not_apply_to_photos_are_refused(photos, tmp_path, extra):
     res = CliRunner().invoke(app, ["evaluate", "default", "--photos", str(photos),
                                    "--out", str(tmp_path / "eval"), *extra])
-    assert res.exit_code == 2 and "not used with --photos" in res.output
+    assert res.exit_code == 2 and "not used with --photos" in res.output, res.output
+    assert extra[0].replace("no-", "") in res.output
     assert not (tmp_path / "eval").exists()
 
 
@@ -241,6 +248,7 @@ def test_the_library_refuses_the_options_an_evaluation_does_not_use():
     (["--photos", "PHOTOS", "--no-face", "skip"], "only used with a manifest that has a source"),
     (["--photos", "PHOTOS", "--manifest", "m.csv"], "give one of them"),
     (["--predictions", "p.csv"], "only used with --photos or --manifest"),
+    (["--no-face", "wrong"], "--no-face: only used with --photos or --manifest"),
     (["--photos", "PHOTOS", "--no-face", "maybe"], "--no-face: use wrong or skip"),
 ])
 def test_manifest_options_are_refused_where_they_do_not_apply(photos, tmp_path, extra,

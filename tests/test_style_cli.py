@@ -116,6 +116,26 @@ def test_the_next_pictures_tiles_start_the_row_again(terminal_bars):
     bars.close()
 
 
+def test_a_rate_is_shown_once_it_can_be_measured(terminal_bars):
+    """The video's bar showed '1000000000.0 fps' at its first frame (one frame in no time):
+    a row's rate counts from its first update, and shows nothing until it has one to show."""
+    import time
+
+    from emostyle.cli_common import Bars
+
+    bars = Bars()
+    bars.count("video", 1, 6, rate="fps")  # the first frame: no time measured yet
+    (task,) = bars._bar.tasks
+    assert task.fields["rate"] == ""
+    time.sleep(0.1)
+    bars.count("video", 2, 6, rate="fps")
+    assert 0 < float(task.fields["rate"].removesuffix(" fps")) <= 10  # 1 frame in >= 0.1 s
+    bars.count("video", 0, 6, rate="fps")  # a row that starts again measures afresh
+    bars.count("video", 1, 6, rate="fps")
+    assert float(task.fields["rate"].removesuffix(" fps")) > 0
+    bars.close()
+
+
 def test_no_bar_for_small_work_or_in_a_pipe(tiny_model, work, monkeypatch):  # noqa: F811
     from emostyle import cli_common
     from emostyle.cli_common import Bars

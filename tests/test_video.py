@@ -70,6 +70,23 @@ def test_every_n_frames_and_jsonl_log(tmp_path, astronaut, face_model):
     assert [r["uncertain"] for r in lines] == [False] * 4  # a 200-px face is readable
 
 
+def test_the_summary_names_only_the_files_written(tmp_path, astronaut, face_model):
+    """A log without a video has no plot: the summary said 'plot: None'. Names are printed as
+    they are, not as rich markup."""
+    src = write_video(tmp_path / "in.mp4", moving_face_frames(astronaut, 3))
+    log = tmp_path / "log[v2].csv"
+    res = CliRunner().invoke(app, ["video", str(src), "--log", str(log)],
+                             env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert f"emotion log: {log}\n" in res.stdout and "None" not in res.stdout
+    out = tmp_path / "clip[v2].mp4"
+    res = CliRunner().invoke(app, ["video", str(src), "-o", str(out)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert f"video: {out}" in res.stdout
+    assert f"emotion log: {out.with_suffix('.csv')}   plot: {out.with_suffix('.png')}\n" \
+        in res.stdout
+
+
 def test_video_log_marks_tiny_faces_uncertain(tmp_path, astronaut, face_model):
     small = cv2.resize(astronaut, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
     frames = []
@@ -118,6 +135,29 @@ def test_unreadable_videos(tmp_path, content, reason, face_model):
     assert res.exit_code == 2
     assert reason in res.output and str(src) in res.output
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_the_decoders_own_log_lines_never_reach_the_user(tmp_path, astronaut, face_model):
+    """OpenCV's FFmpeg printed '[mov,mp4,...] moov atom not found' on stderr before our one
+    line. Run as its own process: FFmpeg reads its log level once, when a process first opens
+    a video, and this test session has opened many."""
+    import os
+    import sys
+
+    import emostyle
+
+    whole = write_video(tmp_path / "whole.mp4", moving_face_frames(astronaut, 6))
+    cut = tmp_path / "cut.mp4"  # OpenCV writes the index (moov) last: cut, it is lost
+    cut.write_bytes(whole.read_bytes()[:3000])
+    src = str(Path(emostyle.__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run([sys.executable, "-m", "emostyle", "video", str(cut), "-o",
+                           str(tmp_path / "o.mp4")], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {cut}: not a readable video"]
+    assert done.stdout == "" and not (tmp_path / "o.mp4").exists()
 
 
 def test_unwritable_output_and_bad_arguments(tmp_path, astronaut, face_model):

@@ -132,6 +132,15 @@ def print_json_report(results: list[dict], problems: list[tuple[Path | str, str]
     print(json.dumps(doc, ensure_ascii=False, indent=2))
 
 
+def given_options(ctx: typer.Context, *names: str) -> list[str]:
+    """Which of the parameters ``names`` the user typed (``--split``), whatever the value: an
+    option that does not apply is refused even when it is given its default value."""
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    # by name: typer carries its own copy of click, whose ParameterSource is another enum
+    return [flags[n] for n in names
+            if getattr(ctx.get_parameter_source(n), "name", None) == "COMMANDLINE"]
+
+
 def this_command() -> str:
     """The command line as typed, for a run's ``command.txt`` and model cards."""
     return "emostyle " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -229,7 +238,8 @@ class Bars:
 
     def __init__(self, total: int = 0, label: str = "", min_total: int = 2) -> None:
         self._bar = None
-        self._rows: dict[str, list] = {}  # label -> [task id, start time, rate unit, done]
+        # label -> [task id, start time, rate unit, done, done at the start time]
+        self._rows: dict[str, list] = {}
         self._main = label if label and total >= min_total else None
         if self._main is not None:
             self.count(self._main, 0, total)
@@ -253,13 +263,17 @@ class Bars:
             self._bar.start()
         now = time.monotonic()
         if label not in self._rows:
-            self._rows[label] = [self._bar.add_task(label, total=total or None), now, rate, 0]
+            self._rows[label] = [self._bar.add_task(label, total=total or None), now, rate, 0,
+                                 done]
         row = self._rows[label]
         if done < row[3]:
             self._bar.reset(row[0], total=total or None)
-            row[1] = now
+            row[1], row[4] = now, done
         row[3] = done
-        shown = f"{done / max(1e-9, now - row[1]):.1f} {row[2]}" if row[2] else ""
+        # the rate counts from the row's first update: items done since, in the time since
+        # (the first update alone, one frame in no time, read '1000000000.0 fps')
+        shown = (f"{(done - row[4]) / (now - row[1]):.1f} {row[2]}"
+                 if row[2] and done > row[4] and now > row[1] else "")
         self._bar.update(row[0], completed=done, rate=shown,
                          **({"total": total} if total else {}))
 

@@ -15,7 +15,15 @@ from typing import Annotated, Any
 
 import typer
 
-from emostyle.cli_common import OverwriteOpt, config_options, out, run_guarded, this_command
+from emostyle.cli_common import (
+    INSTALLED_MODELS,
+    OverwriteOpt,
+    config_options,
+    given_options,
+    out,
+    run_guarded,
+    this_command,
+)
 from emostyle.errors import EmostyleError, InputError
 from emostyle.model_files import check_style_model_output
 from emostyle.training.configs import (
@@ -86,6 +94,7 @@ def export(
                    ] = False,
     name: Annotated[str | None, typer.Option(help="Model name for the card.")] = None,
     summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Export a trained run to ONNX (with a PyTorch parity check) and write its card."""
 
@@ -93,7 +102,7 @@ def export(
         need_torch()
         from emostyle.training.export import export_lines, export_run
 
-        card, parity = export_run(run_dir, output, data, tta, name, summary)
+        card, parity = export_run(run_dir, output, data, tta, name, summary, overwrite)
         for line in export_lines(output, card, parity):
             out.print(line)
         return 0
@@ -102,8 +111,9 @@ def export(
 
 
 def evaluate(
+    ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A run directory, an .onnx file, or a bundled "
-                                               "model name (default, accurate).")],
+                                               f"model name ({INSTALLED_MODELS}).")],
     data: DataOpt = DEFAULT_DATA,
     split: Annotated[str, typer.Option(help="private (PrivateTest) or public (PublicTest).")
                      ] = DEFAULT_SPLIT,
@@ -149,17 +159,19 @@ def evaluate(
             return 0
         for line in photo_lines(report):
             out.print(line, markup=False)
-        if note:
-            out.print(note)
+        if note:  # not markup: "pip install 'emostyle[train]'" lost its "[train]"
+            out.print(note, markup=False)
         out.print(f"metrics.json{'' if note else ' and figures'} in {target}"
-                  + (f"; predictions in {predictions}" if predictions else ""))
+                  + (f"; predictions in {predictions}" if predictions else ""), markup=False)
         return 0
 
     def body() -> int:
         from emostyle.training.photo_eval import check_evaluate_options
 
         check_evaluate_options(photos, manifest, tta, split, data, no_detect, no_face,
-                               predictions)
+                               predictions, typed=given_options(
+                                   ctx, "tta", "split", "data", "no_detect", "no_face",
+                                   "predictions"))
         if photos is not None or manifest is not None:
             return photo_body()
         from emostyle.training.report import (
@@ -177,8 +189,8 @@ def evaluate(
             print(json.dumps(headline(report), indent=2))
             return 0
         for line in report_lines(report):
-            out.print(line)
-        out.print(f"figures and metrics.json in {target}")
+            out.print(line, markup=False)
+        out.print(f"figures and metrics.json in {target}", markup=False)
         return 0
 
     run_guarded(body)
@@ -190,13 +202,14 @@ def compare(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the table and plot.")
                        ] = Path("comparison"),
     title: str = "FER2013 PrivateTest",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """A markdown + JSON table and a bar plot comparing evaluated runs."""
 
     def body() -> int:
         from emostyle.training.report import compare as run_compare
 
-        rows = run_compare(runs, out_dir, title)
+        rows = run_compare(runs, out_dir, title, overwrite)
         out.print((out_dir / "comparison.md").read_text())
         out.print(f"{len(rows)} runs compared; table and plot in {out_dir}")
         return 0

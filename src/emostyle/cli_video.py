@@ -99,7 +99,7 @@ def video(
             print(json.dumps(report.__dict__, indent=2))
             return 0
         for line in report.summary_lines():
-            out.print(line)
+            out.print(line, markup=False)  # file names as they are, brackets and all
         if report.skipped_frames:
             err.print(f"{len(report.skipped_frames)} corrupt frame(s) skipped: "
                       f"{report.skipped_frames[:20]}")

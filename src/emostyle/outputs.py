@@ -193,6 +193,17 @@ def temp_beside(path: Path) -> Path:
     return path.parent / f".{path.name}.{random_hex(6)}.tmp"
 
 
+def write_text(path: Path, text: str, overwrite: bool = True) -> Path:
+    """``path.write_text(text)`` through a temporary file and a rename (:func:`commit`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_beside(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        return commit(tmp, path, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def commit(tmp: Path, path: Path, overwrite: bool = True) -> Path:
     """Move a finished temporary file into place; without ``overwrite`` never replace a file.
 

@@ -33,6 +33,11 @@ from emostyle.tracking import FaceTracker
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
+# OpenCV's FFmpeg prints its own log lines on stderr ("[mov,mp4,m4a,...] moov atom not found")
+# before our one-line error; quiet (AV_LOG_QUIET). OpenCV reads this once, when the process
+# first opens a video, so it is set here, before any FrameReader; a user's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -336,8 +341,9 @@ class VideoReport:
         if self.output:
             lines.append(f"video: {self.output}" + (" (with audio)" if self.audio_copied
                                                     else ""))
-        if self.log:
-            lines.append(f"emotion log: {self.log}   plot: {self.plot}")
+        if self.log or self.plot:
+            lines.append("   ".join(f"{what}: {path}" for what, path in (
+                ("emotion log", self.log), ("plot", self.plot)) if path))
         if self.flicker:
             f = self.flicker
             lines.append(f"flicker (mean |frame change|): input {f['input']:.2f}, stylized "

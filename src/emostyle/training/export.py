@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from emostyle.errors import EmostyleError
+from emostyle.outputs import OutputPlan
 from emostyle.training.architectures import create_model
 from emostyle.training.fit import TrainConfig
 from emostyle.training.model_card import classifier_card
@@ -123,14 +124,20 @@ def write_card(path: str | Path, card: dict) -> Path:
 
 
 def export_run(run_dir: str | Path, output: str | Path, data: str | Path | None = None,
-               tta: bool = False, name: str | None = None, summary: str = ""
-               ) -> tuple[dict, dict]:
+               tta: bool = False, name: str | None = None, summary: str = "",
+               overwrite: bool = False) -> tuple[dict, dict]:
     """Export a run to ``output`` with its card: (card, parity report).
 
     The card names the run's best epoch and its command; with ``data`` the model is evaluated
-    (with and without flip TTA) and the metrics and the temperature go in the card too.
+    (with and without flip TTA) and the metrics and the temperature go in the card too. The
+    model and its card are checked before the run is read: neither replaces a file unless
+    ``overwrite``, nor ever one of the run's files (:class:`emostyle.outputs.OutputPlan`).
     """
     run_dir, output = Path(run_dir), Path(output)
+    plan = OutputPlan({p for p in run_dir.glob("*") if p.is_file()}, overwrite)
+    plan.file(output, "-o")
+    plan.file(output.with_suffix(".json"), "-o")  # its card (write_card)
+    plan.check()
     model, cfg = load_run(run_dir)
     report = export_onnx(model, cfg, output)
     history = run_dir / "history.json"

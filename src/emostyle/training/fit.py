@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from emostyle.errors import EmostyleError
+from emostyle.errors import EmostyleError, InputError
 from emostyle.memory import keep_freed_memory
 from emostyle.training.architectures import create_model
 from emostyle.training.augment import AugmentConfig, augment_batch
@@ -252,6 +252,10 @@ def train_run(cfg: TrainConfig, out: str | Path, resume: bool = False, command: 
     ``command`` (the command line that started it) is kept in ``out/command.txt`` for the card.
     """
     out = Path(out)
+    if not resume and any((out / f).is_file() for f in ("best.pt", "last.pt")):
+        # before the dataset loads; a new run would replace the earlier one's weights
+        raise InputError(f"{out}: holds a run already; pass --resume to continue it or "
+                         "choose another --out")
     if cfg.init and not resume:  # before the dataset loads: a missing --init fails at once
         init_source_kind(cfg.init)  # (what it was trained for is checked by warm_start)
     if resume and (out / "config.json").is_file():

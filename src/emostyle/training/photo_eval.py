@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,19 +204,22 @@ def default_photo_eval_dir(model: str | Path) -> Path:
 
 def check_evaluate_options(photos: Path | None, manifest: Path | None, tta: bool, split: str,
                            data: str | Path, no_detect: bool, no_face: str,
-                           predictions: Path | None) -> None:
+                           predictions: Path | None, typed: Collection[str] = ()) -> None:
     """Refuse ``emostyle evaluate`` options the evaluation asked for does not use: FER2013's
-    with --photos or --manifest, the photos' without."""
+    with --photos or --manifest, the photos' without. An option counts when its value is not
+    the default or when it is in ``typed`` (the flags given on the command line: ``--split
+    private`` with --photos is refused too)."""
     if photos is not None or manifest is not None:
         given = "--manifest" if manifest is not None else "--photos"
         ignored = [o for o, used in (("--tta", tta), ("--split", split != DEFAULT_SPLIT),
-                                     ("--data", Path(data) != DEFAULT_DATA)) if used]
+                                     ("--data", Path(data) != DEFAULT_DATA))
+                   if used or o in typed]
         if ignored:
             raise InputError(f"{', '.join(ignored)}: not used with {given} (they choose "
                              "FER2013 faces); leave them out")
         return
     unused = [o for o, used in (("--no-detect", no_detect), ("--no-face", no_face != "wrong"),
-                                ("--predictions", predictions is not None)) if used]
+                                ("--predictions", predictions is not None)) if used or o in typed]
     if unused:
         raise InputError(f"{', '.join(unused)}: only used with --photos or --manifest")
 

@@ -11,12 +11,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from emostyle.emotions import EMOTIONS  # noqa: E402
+from emostyle.outputs import commit, temp_beside  # noqa: E402
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
+    """Draw ``fig`` into ``path`` through a temporary file and a rename: never half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    tmp = temp_beside(path)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix[1:].lower() or "png")
+        commit(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emostyle.errors import EmostyleError
+from emostyle.errors import EmostyleError, InputError
+from emostyle.outputs import OutputPlan, write_text
 from emostyle.training.datasets import load_dataset
 from emostyle.training.evaluate import evaluate_logits, load_votes
 from emostyle.training.metrics import softmax
@@ -80,7 +81,7 @@ def evaluate_source(source: str | Path, data: str | Path, split: str, tta: bool,
                    "public_accuracy": float((public_logits.argmax(1) ==
                                              splits.public.labels).mean())})
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
     name = Path(source).name
     confusion_png(np.array(report["confusion"]), out_dir / "confusion.png",
                   f"{name} - {split} accuracy {report['accuracy']:.3f}")
@@ -165,12 +166,18 @@ def run_summary(path: Path) -> dict:
     if not metrics_file.is_file():
         raise EmostyleError(f"{path}: no evaluation found ({metrics_file}); run "
                             f"`emostyle evaluate {path} --data ...` first")
-    m = json.loads(metrics_file.read_text())
-    row = {"name": path.name if path.is_dir() else path.parent.name,
-           "private_accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-           "public_accuracy": m.get("public_accuracy"),
-           "ece_after": m["calibration"]["ece_after"],
-           "recall": {k: v["recall"] for k, v in m["per_class"].items()}}
+    try:
+        m = json.loads(metrics_file.read_text())
+        row = {"name": path.name if path.is_dir() else path.parent.name,
+               "private_accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+               "public_accuracy": m.get("public_accuracy"),
+               "ece_after": m["calibration"]["ece_after"],
+               "recall": {k: v["recall"] for k, v in m["per_class"].items()}}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # a photo evaluation's metrics.json, say: one line, not a traceback
+        what = f"no {exc}" if isinstance(exc, KeyError) else "not the JSON it writes"
+        raise InputError(f"{metrics_file}: not a FER2013 evaluation ({what}); compare reads "
+                         "what `emostyle evaluate RUN --data ...` writes") from None
     config = path / "config.json"
     history = path / "history.json"
     if config.is_file():
@@ -185,11 +192,22 @@ def run_summary(path: Path) -> dict:
     return row
 
 
-def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest") -> list[dict]:
+COMPARISON_FILES = ("comparison.json", "comparison.md", "comparison.png")
+
+
+def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest",
+            overwrite: bool = False) -> list[dict]:
+    """The table (markdown, JSON) and bar plot of ``paths`` in ``out_dir``; its files are
+    checked before any is read and replace nothing unless ``overwrite``."""
+    plan = OutputPlan(set(paths), overwrite)
+    plan.folder(out_dir, "--out")
+    for name in COMPARISON_FILES:
+        plan.file(out_dir / name, "--out")
+    plan.check()
     rows = [run_summary(p) for p in paths]
     rows.sort(key=lambda r: -r["private_accuracy"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "comparison.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_text(out_dir / "comparison.json", json.dumps(rows, indent=2) + "\n")
     header = ("| run | arch | balance | PrivateTest acc | macro-F1 | PublicTest acc | "
               "ECE (T) | disgust R | fear R | images seen | wall min |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
@@ -200,7 +218,7 @@ def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest") -> lis
             f"{(r['public_accuracy'] or 0):.4f} | {r['ece_after']:.3f} | "
             f"{r['recall']['disgust']:.3f} | {r['recall']['fear']:.3f} | "
             f"{r.get('samples_seen', 0):,} | {r.get('train_minutes', 0):.0f} |")
-    (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
+    write_text(out_dir / "comparison.md", "\n".join(lines) + "\n")
     comparison_png([r["name"] for r in rows],
                    {"accuracy": [r["private_accuracy"] for r in rows],
                     "macro-F1": [r["macro_f1"] for r in rows]},
