@@ -94,6 +94,13 @@ class OutputPlan:
             self._folders.append((Path(path), what))
         return path
 
+    def folder_of(self, path: Path, names: tuple[str, ...], what: str) -> Path:
+        """Plan an output folder and the files ``names`` a run writes into it (a report's)."""
+        self.folder(path, what)
+        for name in names:
+            self.file(path / name, what)
+        return path
+
     def named_files(self, files: list[Path], out_dir: Path | None, what: str,
                     tags: list[str] | set[str], suffix: str | None = None) -> None:
         """Plan ``out_dir/<stem>_<tag>`` for every input and every tag it may get

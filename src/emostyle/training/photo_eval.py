@@ -230,9 +230,7 @@ def check_eval_outputs(out_dir: Path, names: tuple[str, ...], overwrite: bool = 
     """Refuse, before any work, an evaluation that would write over an input or, without
     ``overwrite``, over an existing file: ``out_dir/names`` and the ``predictions`` CSV."""
     plan = OutputPlan(inputs or set(), overwrite)
-    plan.folder(out_dir, "--out")
-    for name in names:
-        plan.file(out_dir / name, "--out")
+    plan.folder_of(out_dir, names, "--out")
     plan.file(predictions, "--predictions")
     plan.check()
 

@@ -58,10 +58,10 @@ def checked_eval_dir(source: str | Path, split: str, out_dir: Path | None = None
                      overwrite: bool = False) -> Path:
     """The folder :func:`evaluate_source` is to write (``out_dir`` or
     :func:`default_eval_dir`), checked before any work: nothing in it is replaced unasked."""
-    from emostyle.training.photo_eval import check_eval_outputs
-
     target = out_dir or default_eval_dir(source, split)
-    check_eval_outputs(target, EVAL_FILES, overwrite)
+    plan = OutputPlan(set(), overwrite)
+    plan.folder_of(target, EVAL_FILES, "--out")
+    plan.check()
     return target
 
 
@@ -200,9 +200,7 @@ def compare(paths: list[Path], out_dir: Path, title: str = "PrivateTest",
     """The table (markdown, JSON) and bar plot of ``paths`` in ``out_dir``; its files are
     checked before any is read and replace nothing unless ``overwrite``."""
     plan = OutputPlan(set(paths), overwrite)
-    plan.folder(out_dir, "--out")
-    for name in COMPARISON_FILES:
-        plan.file(out_dir / name, "--out")
+    plan.folder_of(out_dir, COMPARISON_FILES, "--out")
     plan.check()
     rows = [run_summary(p) for p in paths]
     rows.sort(key=lambda r: -r["private_accuracy"])
