@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -169,10 +170,14 @@ def test_screen_jpeg_is_no_wider_than_streamlit_shows_a_picture():
     assert small.size == (400, 300)
 
 
-def test_encode_image_round_trips():
-    img = np.zeros((20, 30, 3), np.uint8)
-    assert Image.open(io.BytesIO(engine.encode_image(img))).size == (30, 20)
-    assert Image.open(io.BytesIO(engine.encode_image(img, "PNG"))).format == "PNG"
+def test_download_jpeg_round_trips_at_full_size_and_screen_jpeg_is_narrowed():
+    img = np.zeros((20, 3000, 3), np.uint8)
+    img[:, :1500] = (255, 0, 0)  # red on the left: the channel order survives
+    full = Image.open(io.BytesIO(engine.jpeg_bytes(img)))
+    assert (full.format, full.size) == ("JPEG", (3000, 20))
+    assert np.abs(np.asarray(full)[10, 700].astype(int) - (255, 0, 0)).max() < 8
+    shown = Image.open(io.BytesIO(engine.screen_jpeg(img)))
+    assert shown.size == (engine.SCREEN_WIDTH, 10)
 
 
 # ------------------------------------------------------------------------------------ models
@@ -522,3 +527,47 @@ def test_a_page_run_lowers_only_its_own_thread_and_the_threads_it_starts():
     other.start()
     other.join()
     assert fresh["nice"] == before  # and the next page run starts from the server's value
+
+
+OPENCV_SHARE = """
+import sys, threading, time
+import cv2, numpy as np
+if sys.argv[1] == "served":
+    from emostyle.app import server
+    server.run_opencv_in_callers()
+picture = np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), np.uint8)
+share = {}
+def page_work():
+    cpu, total = time.thread_time(), time.process_time()
+    for _ in range(6):
+        cv2.GaussianBlur(picture, (31, 31), 0)
+    share["caller"] = (time.thread_time() - cpu) / (time.process_time() - total)
+worker = threading.Thread(target=page_work)
+worker.start()
+worker.join()
+print(share["caller"])
+"""
+
+
+def test_the_server_has_opencv_work_done_in_the_calling_thread():
+    """A page's OpenCV work runs in the page's own thread, at the page's nice value.
+
+    OpenCV's shared pool runs any caller's work at the pool's priority, so an upload's
+    resizes and filters would take the mirrors' cores at the mirrors' priority. Measured as
+    the calling thread's share of the process's CPU time (CPU, not wall: robust under load);
+    the control, without the server's setting, shows the pool taking part.
+    """
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("OpenCV's pool has one thread on one core: nothing to compare")
+
+    def caller_share(mode: str) -> float:
+        done = subprocess.run([sys.executable, "-c", OPENCV_SHARE, mode], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return float(done.stdout.split()[-1])
+
+    served, plain = caller_share("served"), caller_share("plain")
+    print(f"the calling thread did {served:.0%} of the blur's CPU (without the setting "
+          f"{plain:.0%})")
+    assert plain < 0.8  # control: the pool does part of the work
+    assert served > 0.95

@@ -7,7 +7,6 @@ the logic here means it is tested without a browser and behaves the same for eve
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from emostyle import pipeline
 from emostyle.detection import DEFAULT_MIN_SCORE
@@ -299,12 +297,22 @@ def screen_jpeg(image: np.ndarray, width: int = SCREEN_WIDTH,
                 quality: int = SCREEN_QUALITY) -> bytes:
     """An RGB picture as the JPEG a page shows: at most ``width`` px wide, for ``st.image``.
 
-    What Streamlit itself would send for a wider picture, made with OpenCV, which releases the
-    GIL while it resizes (area averaging) and encodes; ``st.image`` passes a JPEG this narrow
-    through untouched (give it ``output_format="JPEG"``).
+    What Streamlit itself would send for a wider picture; ``st.image`` passes a JPEG this
+    narrow through untouched (give it ``output_format="JPEG"``).
+    """
+    return jpeg_bytes(image, quality, width)
+
+
+def jpeg_bytes(image: np.ndarray, quality: int = 92, width: int | None = None) -> bytes:
+    """An RGB (or gray) picture as JPEG bytes, scaled down to ``width`` px if it is wider:
+    what the page shows and what its download buttons hand out.
+
+    Made with OpenCV, which releases the GIL for the whole resize and encode. Pillow's encoder
+    holds it: a 4000x3000 download took about 45 ms of GIL per upload, and every mirror frame
+    waiting to take the GIL back after its own OpenCV or ONNX call queued behind it.
     """
     h, w = image.shape[:2]
-    if w > width:
+    if width is not None and w > width:
         size = (width, max(1, round(h * width / w)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -312,14 +320,6 @@ def screen_jpeg(image: np.ndarray, width: int = SCREEN_WIDTH,
     if not ok:
         raise InputError(f"could not encode a {w}x{h} picture as JPEG")
     return data.tobytes()
-
-
-def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 92) -> bytes:
-    """RGB uint8 -> file bytes for a download button."""
-    buf = io.BytesIO()
-    params = {"quality": quality} if fmt == "JPEG" else {}
-    Image.fromarray(image).save(buf, format=fmt, **params)
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------------- painting

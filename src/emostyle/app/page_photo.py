@@ -155,10 +155,10 @@ def show_painting(upload: engine.Upload, key: str, analysis: Analysis):  # noqa:
 
 
 def downloads(upload: engine.Upload, annotated, styled, json_text: str) -> None:  # noqa: ANN001
-    files = [("⬇️ Picture with emoji", engine.encode_image(annotated),
+    files = [("⬇️ Picture with emoji", engine.jpeg_bytes(annotated),
               f"{upload.stem}_emoji.jpg", "image/jpeg", "dl_annotated")]
     if styled is not None:
-        files.append(("⬇️ Painted picture", engine.encode_image(styled),
+        files.append(("⬇️ Painted picture", engine.jpeg_bytes(styled),
                       f"{upload.stem}_painted.jpg", "image/jpeg", "dl_painted"))
     files.append(("⬇️ Results (JSON)", json_text.encode("utf-8"), f"{upload.stem}_emostyle.json",
                   "application/json", "dl_json"))

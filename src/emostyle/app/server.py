@@ -85,9 +85,27 @@ def settle_heap() -> int:
     return gc.get_freeze_count()
 
 
+def run_opencv_in_callers() -> None:
+    """Make OpenCV do its work in the thread that asks for it, not in its shared thread pool.
+
+    The pool's threads belong to no page and no mirror: they run at the priority of whichever
+    thread first started them, so a photo upload's resizes, face detection and painting
+    filters ran there at the mirrors' priority, not at the page's lower one
+    (:func:`emostyle.app.engine.lower_page_priority`), and each mirror frame lost up to half
+    its core while an upload ran. With the work in the callers' threads, the nice values
+    decide: with two mirrors streaming during 4000x3000 uploads on 2 cores, the mirrors'
+    longest gap fell from 93-136 ms to 73-82 ms (``benchmarks/mirror_load.py --uploads``);
+    an upload takes about a fifth longer.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def serve(port: int = 8501, host: str = "localhost") -> None:
     """Run the app until interrupted (what ``emostyle app`` does)."""
     app = build_app()
+    run_opencv_in_callers()
     settle_heap()
     # st.App treats argv[0] as the launcher script and passes argv[1:] to the pages.
     sys.argv = [str(MAIN_SCRIPT)]
