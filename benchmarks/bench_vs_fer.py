@@ -23,6 +23,8 @@ threads or 1, OpenCV's threads as they are or ``cv2.setNumThreads(1)``, and ONNX
 workers not spinning (``use="command"``). If ONNX Runtime's spinning workers and OpenCV's
 detector threads contend for 2 cores, back-to-back calls are the slower ones and the difference
 goes away with one thread on either side or without spinning. ``detect_ms`` is YuNet's share.
+(They did, on 2026-12-07, and since then ``Analyzer`` opens its emotion model without spinning:
+the study's settings other than ``ort2_nospin`` put a spinning one in its place.)
 
 The run stops starting new rounds near ``--limit`` seconds (half of it for the comparison when the
 pause study runs). Results: benchmarks/results/vs_fer_<model>.json (``--out`` elsewhere), with the
@@ -71,7 +73,10 @@ TOOLS = ("emostyle", "fer")
 PICTURES = {"640x480_1face": (640, 480, 1), "1920x1080_1face": (1920, 1080, 1),
             "1920x1080_8face": (1920, 1080, 8)}
 PAUSE_PICTURES = ("640x480_1face", "1920x1080_1face")
-# setting -> (ONNX Runtime threads, OpenCV threads or None for OpenCV's own, session use)
+# setting -> (ONNX Runtime threads, OpenCV threads or None for OpenCV's own, the emotion
+# model's session use: "service" spins, ONNX Runtime's default and what `Analyzer` used before
+# 2026-12-07; "command" does not, what `Analyzer` uses now; "auto", the comparison's, is
+# whatever `Analyzer` chooses)
 PAUSE_SETTINGS = {"ort2": (2, None, "service"), "ort2_cv1": (2, 1, "service"),
                   "ort1": (1, None, "service"), "ort1_cv1": (1, 1, "service"),
                   "ort2_nospin": (2, None, "command")}
@@ -241,12 +246,15 @@ def emostyle_worker(folder: Path, model: str, threads: int, cv_threads: int | No
     import onnxruntime
 
     import emostyle
+    from emostyle.classifier import EmotionClassifier
     from emostyle.images import read_image
     from emostyle.pipeline import Analyzer
 
     if cv_threads is not None:
         cv2.setNumThreads(cv_threads)
-    analyzer = Analyzer(model, threads=threads or None, use=use)
+    analyzer = Analyzer(model, threads=threads or None)
+    if use != "auto":  # the pause study chooses how the emotion model's workers wait
+        analyzer.classifier = EmotionClassifier(model, threads=threads or None, use=use)
     timed = _TimedDetector(analyzer.detector)
     analyzer.detector = timed
 
@@ -358,7 +366,7 @@ def _script_argv(python: str, folder: Path, tool: str, *extra: str) -> list[str]
 
 
 def start_emostyle(stack: contextlib.ExitStack, folder: Path, model: str, threads: int,
-                   cv_threads: int | None = None, use: str = "service",
+                   cv_threads: int | None = None, use: str = "auto",
                    label: str = "emostyle") -> Worker:
     """emostyle's worker on this interpreter, importing emostyle from this checkout."""
     env = dict(os.environ)
@@ -580,7 +588,7 @@ def main() -> None:
     ap.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--cv-threads", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--use", default="service", help=argparse.SUPPRESS)
+    ap.add_argument("--use", default="auto", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.worker == "emostyle":

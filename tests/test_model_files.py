@@ -36,13 +36,26 @@ def test_the_stylize_command_opens_every_model_for_a_command(face_model):
     assert all(spinning(s.get_session_options()) == "0" for s in sessions)
 
 
-def test_the_library_keeps_the_default(face_model):
+def test_the_library_keeps_the_default_where_a_model_runs_alone(face_model):
+    from emostyle.classifier import EmotionClassifier
     from emostyle.pipeline import Analyzer
     from emostyle.stylizer import Stylizer
 
     assert spinning(Stylizer(styles_toml=False)._session.get_session_options()) in (None, "1")
-    member = Analyzer(face_model=face_model).classifier._members[0]
-    assert spinning(member.session.get_session_options()) in (None, "1")
+    alone = EmotionClassifier()._members[0].session.get_session_options()
+    assert spinning(alone) in (None, "1")
+    crops_only = Analyzer(detect=False).classifier._members[0]
+    assert spinning(crops_only.session.get_session_options()) in (None, "1")
+
+
+def test_an_analyzer_with_a_detector_lets_the_emotion_models_workers_sleep(face_model):
+    """YuNet's OpenCV threads run between two emotion-model runs; spinning workers took their
+    cores (whole-photo analysis about twice as slow back to back on 2 cores)."""
+    from emostyle.pipeline import Analyzer
+
+    for use in SESSION_USES:
+        members = Analyzer(face_model=face_model, use=use).classifier._members
+        assert all(spinning(m.session.get_session_options()) == "0" for m in members)
 
 
 def style_run(session) -> np.ndarray:  # noqa: ANN001 - onnxruntime InferenceSession

@@ -182,7 +182,9 @@ def cache_dir() -> Path:
 #   build the other models meanwhile and from the detector; for one 512x384 photo, 2 cores under
 #   load, spinning off cut the CPU time of opening the style model from 94 to 41 ms, of its
 #   first run from 414 to 329 ms and of opening the face and emotion models from 166 to 96 ms
-#   (medians of 7; the outputs are bit-identical).
+#   (medians of 7; the outputs are bit-identical). A model run again and again but in turn with
+#   other native work (the emotion model after the face detector, in `pipeline.Analyzer`) is
+#   opened this way too.
 SESSION_USES = ("service", "command")
 
 

@@ -45,7 +45,13 @@ class Analyzer:
                  min_detection_score: float | None = None, use: str = "service") -> None:
         if min_detection_score is not None:
             min_score = min_detection_score
-        self.classifier = EmotionClassifier(model, threads=threads, use=use)
+        # With a detector, YuNet's OpenCV threads work between two runs of the emotion model,
+        # and ONNX Runtime's idle workers, spinning for a next run that is not coming yet,
+        # took their cores: whole-photo analysis on 2 cores, back to back, took 22.4 ms at
+        # 640x480 and 32.2 ms at 1920x1080 with spinning, 11.8 and 18.7 ms without
+        # (``benchmarks/bench_vs_fer.py``'s pause study). So its workers sleep at once.
+        self.classifier = EmotionClassifier(model, threads=threads,
+                                            use="command" if detect else use)
         self.detect = detect
         self.min_score = float(min_score)
         if detector is None and detect:
