@@ -553,3 +553,22 @@ def test_bf16_detection_reads_the_cpu_flags(flags, native, tmp_path, monkeypatch
                         lambda p: real_path(info) if str(p) == "/proc/cpuinfo" else real_path(p))
     monkeypatch.setattr(precision.sys, "platform", "linux")
     assert precision.cpu_has_native_bf16.__wrapped__() is native
+
+
+def test_a_run_stopped_early_still_names_its_command(tmp_path, splits, monkeypatch):
+    """The card of a run exported after Ctrl-C gives the command that trained it."""
+    from emostyle.training import fit
+
+    def stopped(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit, "load_dataset", lambda *a, **kw: splits)
+    monkeypatch.setattr(fit, "train", stopped)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        fit.train_run(TrainConfig(epochs=3), out, command="emostyle train --epochs 3")
+    assert (out / "command.txt").read_text() == "emostyle train --epochs 3\n"
+    (out / "last.pt").write_bytes(b"")  # a checkpoint, as the stopped run left it
+    with pytest.raises(KeyboardInterrupt):
+        fit.train_run(TrainConfig(epochs=3), out, resume=True, command="emostyle train --resume")
+    assert (out / "command.txt").read_text() == "emostyle train --epochs 3\n"

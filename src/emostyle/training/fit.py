@@ -263,9 +263,12 @@ def train_run(cfg: TrainConfig, out: str | Path, resume: bool = False, command: 
         splits = load_dataset(saved["data"], saved["labels"])
     else:
         splits = load_dataset(cfg.data, cfg.labels)
-    best = train(cfg, splits, out, resume=resume)
-    (out / "command.txt").write_text(command + "\n")
-    return best
+    if not (resume and (out / "command.txt").is_file()):
+        # Written before training, so a run stopped early (Ctrl-C, a killed job) still names
+        # its command in the card it is exported with; a resumed run keeps the first one.
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "command.txt").write_text(command + "\n")
+    return train(cfg, splits, out, resume=resume)
 
 
 def train(cfg: TrainConfig, splits: Splits, out: str | Path, resume: bool = False) -> dict:
