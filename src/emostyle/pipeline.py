@@ -47,8 +47,8 @@ class Analyzer:
             min_score = min_detection_score
         # With a detector, YuNet's OpenCV threads work between two runs of the emotion model,
         # and ONNX Runtime's idle workers, spinning for a next run that is not coming yet,
-        # took their cores: whole-photo analysis on 2 cores, back to back, took 22.4 ms at
-        # 640x480 and 32.2 ms at 1920x1080 with spinning, 11.8 and 18.7 ms without
+        # took their cores: whole-photo analysis on 2 cores, back to back, took 21.6 ms at
+        # 640x480 and 35.2 ms at 1920x1080 with spinning, 12.6 and 21.6 ms without
         # (``benchmarks/bench_vs_fer.py``'s pause study). So its workers sleep at once.
         self.classifier = EmotionClassifier(model, threads=threads,
                                             use="command" if detect else use)
