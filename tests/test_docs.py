@@ -808,8 +808,8 @@ def comparison(name: str) -> dict[str, dict]:
 def small_faces() -> list[str]:
     before = result("degraded_public_before.json")["results"][0]
     curve = {c["side"]: c for c in before["size_curve"]}
-    return [f"the default model is right {100 * curve[16]['accuracy']:.0f}% of the time "
-            f"({100 * before['conditions']['clean']['accuracy']:.0f}% at full size) and calls "
+    return [f"the first default model was right {100 * curve[16]['accuracy']:.0f}% of the time "
+            f"({100 * before['conditions']['clean']['accuracy']:.0f}% at full size) and called "
             f"{100 * curve[16]['share_sad']:.0f}% of them \"sad\""]
 
 
