@@ -93,9 +93,9 @@ def run_opencv_in_callers() -> None:
     filters ran there at the mirrors' priority, not at the page's lower one
     (:func:`emostyle.app.engine.lower_page_priority`), and each mirror frame lost up to half
     its core while an upload ran. With the work in the callers' threads, the nice values
-    decide: with two mirrors streaming during 4000x3000 uploads on 2 cores, the mirrors'
-    longest gap fell from 93-136 ms to 73-82 ms (``benchmarks/mirror_load.py --uploads``);
-    an upload takes about a fifth longer.
+    decide. With this and the page's OpenCV download JPEGs (``engine.jpeg_bytes``), two
+    mirrors streaming during 4000x3000 uploads on 2 cores saw a longest gap of 57 and 63 ms
+    against 125 and 149 ms before (``benchmarks/mirror_load.py --uploads``, docs/app.md).
     """
     import cv2
 
