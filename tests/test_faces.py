@@ -82,6 +82,37 @@ def test_offline_without_a_model_names_every_option(tmp_path, monkeypatch):
     assert not list((tmp_path / "emostyle").glob("*.part"))
 
 
+@pytest.mark.parametrize("case", ["astronaut", "group_of_6", "odd_size", "twelve_small"])
+def test_same_faces_as_opencvs_yunet(detector, astronaut, astronaut_face, face_model, case):
+    """YuNet runs on ONNX Runtime and is decoded here; OpenCV's own FaceDetectorYN on the same
+    file is the reference: the same faces, boxes, landmarks and scores."""
+    import cv2
+
+    picture = {"astronaut": astronaut,
+               "group_of_6": tile_faces(cv2.resize(astronaut_face, (140, 147)), 6),
+               "odd_size": cv2.resize(astronaut, (301, 217)),
+               "twelve_small": tile_faces(cv2.resize(astronaut_face, (40, 42)), 12)}[case]
+    reference = cv2.FaceDetectorYN.create(str(face_model), "", picture.shape[1::-1],
+                                          detector.min_score, detector.nms_threshold,
+                                          detector.top_k)
+    _, expected = reference.detect(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    got = detector._raw_faces(picture)
+    assert expected is not None and len(got) == len(expected) >= 1
+    order = np.argsort(-expected[:, 14])
+    np.testing.assert_allclose(got[np.argsort(-got[:, 14])], expected[order], atol=1e-3)
+    found = detector.detect(picture)  # the public call: the same faces, best first
+    assert [round(f.score, 5) for f in found] == [round(float(v), 5)
+                                                  for v in expected[order, 14]]
+
+
+def test_a_model_that_is_not_yunet_is_refused_when_built(face_model):
+    from emostyle.model_files import resolve_model
+
+    emotion_model = resolve_model("default")
+    with pytest.raises(ModelNotFoundError, match="not a usable YuNet model"):
+        FaceDetector(emotion_model)
+
+
 def test_missing_explicit_model_is_an_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="not found"):
         FaceDetector(tmp_path / "nope.onnx")

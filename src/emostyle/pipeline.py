@@ -45,11 +45,12 @@ class Analyzer:
                  min_detection_score: float | None = None, use: str = "service") -> None:
         if min_detection_score is not None:
             min_score = min_detection_score
-        # With a detector, YuNet's OpenCV threads work between two runs of the emotion model,
+        # With a detector, detection and cropping work between two runs of the emotion model,
         # and ONNX Runtime's idle workers, spinning for a next run that is not coming yet,
         # took their cores: whole-photo analysis on 2 cores, back to back, took 21.6 ms at
         # 640x480 and 35.2 ms at 1920x1080 with spinning, 12.6 and 21.6 ms without
-        # (``benchmarks/bench_vs_fer.py``'s pause study). So its workers sleep at once.
+        # (``benchmarks/bench_vs_fer.py``'s pause study, when YuNet ran in OpenCV). So its
+        # workers sleep at once, and so do the detector's (``FaceDetector``).
         self.classifier = EmotionClassifier(model, threads=threads,
                                             use="command" if detect else use)
         self.detect = detect
@@ -57,7 +58,8 @@ class Analyzer:
         if detector is None and detect:
             from emostyle.faces import FaceDetector
 
-            detector = FaceDetector(face_model, min_score=min_score, max_side=detect_max_side)
+            detector = FaceDetector(face_model, min_score=min_score, max_side=detect_max_side,
+                                    threads=threads)
         self.detector: FaceFinder | None = detector if detect else None
 
     def analyze(self, image: np.ndarray | str | Path, source: str | None = None) -> Analysis:

@@ -142,11 +142,11 @@ def upload_key(data: bytes) -> str:
 class SharedAnalyzer:
     """An :class:`Analyzer` that several threads share, taking turns under a lock.
 
-    The face detector keeps state between its calls (its input size), hence the lock. The two
-    kinds of work never share one: the photo page's sessions share theirs (``ui.analyzer``), and
-    the mirror's streams share the mirror's own (``MirrorService``, one ONNX thread), so a
-    phone-size upload, seconds of work, never queues a 20 ms camera frame. The second
-    analyser this takes costs 29 MB resident with the default model (27 MB more once it has
+    One picture at a time, hence the lock: two at once would only split the same cores and
+    both finish later. The two kinds of work never share one: the photo page's sessions share
+    theirs (``ui.analyzer``), and the mirror's streams share the mirror's own
+    (``MirrorService``, one ONNX thread), so a phone-size upload, seconds of work, never
+    queues a 20 ms camera frame. The second analyser this takes costs 29 MB resident with the default model (27 MB more once it has
     read a 4096x3072 photo: its buffers for the 960 px detection copy).
     """
 

@@ -223,8 +223,8 @@ class MirrorService:
     """Models shared by every mirror connection, loaded on first use, and their capacity."""
 
     def __init__(self, threads: int | None = 1, max_connections: int = MAX_CONNECTIONS) -> None:
-        # One ONNX thread per analysis: on a small machine the Streamlit pages and other
-        # browsers need the other core(s). (OpenCV's decode and YuNet use their own threads.)
+        # One ONNX thread per analysis (face detection and emotions alike): on a small
+        # machine the Streamlit pages and other browsers need the other core(s).
         self.threads = threads
         self.max_connections = max_connections
         self.connections = 0  # changed only on the event loop's thread
