@@ -1238,22 +1238,37 @@ def test_doc_passages_are_their_artefacts(key):
 
 @passage("README.md")
 def against_fer() -> list[str]:
-    d = result("vs_fer_default.json")
-    pics, study = d["comparison"]["pictures"], d["pause_study"]["results"]
-    assert "--limit 240" in d["command"] and d["settings"]["model"] == "default"
-    for p in pics.values():  # both find the same faces
-        assert p["emostyle"]["faces_found"] == p["fer"]["faces_found"]
+    now, before = result("vs_fer_default.json"), result("vs_fer_default_before.json")
+    for d in (now, before):
+        assert "--limit 240" in d["command"] and d["settings"]["model"] == "default"
+        for p in d["comparison"]["pictures"].values():  # both find the same faces
+            assert p["emostyle"]["faces_found"] == p["fer"]["faces_found"]
 
-    def pair(k: str) -> str:
-        e, f = pics[k]["emostyle"]["median_ms"], pics[k]["fer"]["median_ms"]
-        return f"{e:.1f} vs {f:.1f} ms ({pics[k]['ratio_fer_over_emostyle']:.1f}x)"
+    def pair(d: dict, k: str) -> str:
+        p = d["comparison"]["pictures"][k]
+        e, f = p["emostyle"]["median_ms"], p["fer"]["median_ms"]
+        return f"{e:.1f} vs {f:.1f} ms ({p['ratio_fer_over_emostyle']:.1f}x)"
 
-    def b2b(setting: str, k: str) -> str:
-        return f"{study[setting][k]['back_to_back']['median_ms']:.1f}"
+    def b2b(d: dict, setting: str, k: str) -> str:
+        return f"{d['pause_study']['results'][setting][k]['back_to_back']['median_ms']:.1f}"
 
-    assert pics["640x480_1face"]["ratio_fer_over_emostyle"] < 3  # "not reached"
-    return [f"emostyle against fer {pair('640x480_1face')} at 640x480 with one face, "
-            f"{pair('1920x1080_1face')} at 1920x1080 and {pair('1920x1080_8face')} with 8 faces",
-            f"Back to back, 640x480 took {b2b('ort2', '640x480_1face')} ms with spinning "
-            f"workers and {b2b('ort2_nospin', '640x480_1face')} ms without, 1080p "
-            f"{b2b('ort2', '1920x1080_1face')} and {b2b('ort2_nospin', '1920x1080_1face')} ms"]
+    def detect(d: dict, k: str) -> str:
+        return f"{d['comparison']['pictures'][k]['emostyle']['detect_ms_median']:.1f}"
+
+    pics = now["comparison"]["pictures"]
+    # "The targets, 3x at 640x480 and 5x at 1080p, are met."
+    assert pics["640x480_1face"]["ratio_fer_over_emostyle"] >= 3
+    assert pics["1920x1080_1face"]["ratio_fer_over_emostyle"] >= 5
+    small, big = "640x480_1face", "1920x1080_1face"
+    return [f"emostyle against fer {pair(now, small)} at 640x480 with one face, "
+            f"{pair(now, big)} at 1920x1080 and {pair(now, '1920x1080_8face')} with 8 faces",
+            f"measured {pair(before, small)}, {pair(before, big)} and "
+            f"{pair(before, '1920x1080_8face')}",
+            f"took {detect(now, small)} instead of {detect(before, small)} ms at 640x480 and "
+            f"{detect(now, big)} instead of {detect(before, big)} ms at 1920x1080",
+            f"640x480 took {b2b(before, 'ort2', small)} ms with spinning workers and "
+            f"{b2b(before, 'ort2_nospin', small)} ms without, 1080p {b2b(before, 'ort2', big)} "
+            f"and {b2b(before, 'ort2_nospin', big)} ms",
+            f"(in this run's study: {b2b(now, 'ort2', small)} and "
+            f"{b2b(now, 'ort2_nospin', small)} ms, {b2b(now, 'ort2', big)} and "
+            f"{b2b(now, 'ort2_nospin', big)} ms)"]
