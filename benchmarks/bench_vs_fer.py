@@ -24,7 +24,9 @@ workers not spinning (``use="command"``). If ONNX Runtime's spinning workers and
 detector threads contend for 2 cores, back-to-back calls are the slower ones and the difference
 goes away with one thread on either side or without spinning. ``detect_ms`` is YuNet's share.
 (They did, on 2026-12-07, and since then ``Analyzer`` opens its emotion model without spinning:
-the study's settings other than ``ort2_nospin`` put a spinning one in its place.)
+the study's settings other than ``ort2_nospin`` put a spinning one in its place. Later that day
+YuNet moved to ONNX Runtime too, its workers never spinning, so OpenCV's threads now do only
+the resizes and crops; ``vs_fer_default_before.json`` keeps the run from before both changes.)
 
 The run stops starting new rounds near ``--limit`` seconds (half of it for the comparison when the
 pause study runs). Results: benchmarks/results/vs_fer_<model>.json (``--out`` elsewhere), with the
