@@ -3,8 +3,7 @@
 YuNet is the fastest accurate CPU face detector OpenCV ships (about 75k parameters). It runs on a
 downscaled copy of the picture, so a 12000x9000 photo costs what a 1280 px one does; boxes and
 landmarks are mapped back to the original pixels. The network runs on ONNX Runtime, like every
-model of ours, and its outputs are decoded here as ``cv2.FaceDetectorYN`` decodes them: the same
-faces, and the network took 7.2 instead of 13.1 ms at 640x480 on one core (see
+model of ours, and its outputs are decoded here as ``cv2.FaceDetectorYN`` decodes them (why:
 :class:`FaceDetector`). Crop geometry lives in :mod:`emostyle.crops` and the detector interface in
 :mod:`emostyle.detection` (their names are importable from here too, as they were before).
 """
@@ -113,10 +112,11 @@ class FaceDetector:
     raise it for group photos with tiny faces. ``threads``: ONNX Runtime threads (None: one
     per core). (``score_threshold`` is the former name of ``min_score`` and still accepted.)
 
-    Why ONNX Runtime and not ``cv2.FaceDetectorYN``: the same network took 7.2 ms on ONNX
-    Runtime and 13.1 ms in OpenCV's DNN module at 640x480 (one thread, medians of 55, 2-core
-    AMD EPYC), and most of a photo's analysis time is detection. The decoding below is
-    OpenCV's; ``tests/test_faces.py`` checks that both give the same faces.
+    Why ONNX Runtime and not ``cv2.FaceDetectorYN``: detection took 5.6 instead of 13.4 ms
+    at 640x480 and 10.3 instead of 23.3 ms at 1920x1080 (2 threads, idle 2-core AMD EPYC;
+    ``detect_ms_median`` of ``benchmarks/results/vs_fer_default.json`` and
+    ``vs_fer_default_before.json``), and detection is most of a photo's analysis time. The
+    decoding below is OpenCV's; ``tests/test_faces.py`` checks that both give the same faces.
     """
 
     MIN_SIDE = MIN_SIDE
