@@ -1288,3 +1288,16 @@ def against_fer() -> list[str]:
             f"(in this run's study: {b2b(now, 'ort2', small)} and "
             f"{b2b(now, 'ort2_nospin', small)} ms, {b2b(now, 'ort2', big)} and "
             f"{b2b(now, 'ort2_nospin', big)} ms)"]
+
+
+def test_shared_analyzer_memory_figures_are_the_result_file():
+    from emostyle.app.engine import SharedAnalyzer
+
+    r = result("analyzer_memory.json")
+    assert r["model"] == "default"
+    m = r["median"]
+    doc = " ".join(SharedAnalyzer.__doc__.split())
+    assert (f"costs {m['second_analyzer_mb']:.1f} MB resident with the default model once it "
+            f"has read a frame, and {m['after_big_photo_mb']:.1f} MB more once it has read a "
+            f"4096x3072 photo") in doc
+    assert f"``{r['command']}``" in doc

@@ -146,9 +146,11 @@ class SharedAnalyzer:
     both finish later. The two kinds of work never share one: the photo page's sessions share
     theirs (``ui.analyzer``), and the mirror's streams share the mirror's own
     (``MirrorService``, one ONNX thread), so a phone-size upload, seconds of work, never
-    queues a 20 ms camera frame. The second analyser this takes costs 29 MB resident with the
-    default model (27 MB more once it has read a 4096x3072 photo: its buffers for the 960 px
-    detection copy).
+    queues a 20 ms camera frame. The second analyser this takes costs 20.3 MB resident with the
+    default model once it has read a frame, and 28.8 MB more once it has read a 4096x3072
+    photo: its buffers for the 960 px detection copy (medians of
+    ``python benchmarks/analyzer_memory.py --model default --repeats 5``, in
+    ``benchmarks/results/analyzer_memory.json``).
     """
 
     def __init__(self, model: str | Path = "default", detect: bool = True,
