@@ -763,6 +763,19 @@ def test_app_doc_memory_figures_are_the_result_files():
     assert f"against {now['after_uploads_rss_mb']:.0f} MB with all of them" in text
 
 
+def test_shared_analyzer_memory_figures_are_the_result_file():
+    from emostyle.app.engine import SharedAnalyzer
+
+    r = result("analyzer_memory.json")
+    assert r["model"] == "default"
+    m = r["median"]
+    doc = " ".join(SharedAnalyzer.__doc__.split())
+    assert (f"costs {m['second_analyzer_mb']:.1f} MB resident with the default model once it "
+            f"has read a frame, and {m['after_big_photo_mb']:.1f} MB more once it has read a "
+            f"4096x3072 photo") in doc
+    assert f"``{r['command']}``" in doc
+
+
 # --- Every other figure of README and docs/*.md that a card or a committed result file holds
 # (issue 18, item 3). One entry per passage: the document and the words it must contain, built
 # from the artefact; a figure that no committed file backs is not in the documents at all.
@@ -1294,15 +1307,3 @@ def against_fer() -> list[str]:
             f"{b2b(now, 'ort2_nospin', small)} ms, {b2b(now, 'ort2', big)} and "
             f"{b2b(now, 'ort2_nospin', big)} ms)"]
 
-
-def test_shared_analyzer_memory_figures_are_the_result_file():
-    from emostyle.app.engine import SharedAnalyzer
-
-    r = result("analyzer_memory.json")
-    assert r["model"] == "default"
-    m = r["median"]
-    doc = " ".join(SharedAnalyzer.__doc__.split())
-    assert (f"costs {m['second_analyzer_mb']:.1f} MB resident with the default model once it "
-            f"has read a frame, and {m['after_big_photo_mb']:.1f} MB more once it has read a "
-            f"4096x3072 photo") in doc
-    assert f"``{r['command']}``" in doc
