@@ -515,6 +515,72 @@ def test_export_with_data_cards_the_tta_evaluation_with_t_fitted_on_publictest(
     assert m["private_accuracy_no_tta"] == pytest.approx(plain_acc)
 
 
+def test_export_int8_needs_data_and_says_so_before_any_work(run_dir, tmp_path):
+    onnx = tmp_path / "q.onnx"
+    res = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(onnx), "--int8"])
+    assert res.exit_code != 0
+    assert "--int8 needs --data" in res.output and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_int8_writes_a_quantised_graph_that_reads_faces_as_float32_does(
+        run_dir, tmp_path, splits, monkeypatch):
+    """`export --int8 --data`: int8 weights really in the file, every output kept, the card's
+    metrics measured on the int8 file itself and float32's beside them."""
+    import onnx as onnx_lib
+    import onnxruntime as ort
+
+    from emostyle.classifier import EmotionClassifier
+    from emostyle.training import datasets, onnx_eval
+
+    monkeypatch.setattr(onnx_eval, "load_dataset", lambda data, labels: splits)
+    monkeypatch.setattr(datasets, "load_dataset", lambda data, labels: splits)
+    fp32, int8 = tmp_path / "f.onnx", tmp_path / "q.onnx"
+    for args in ([], ["--int8"]):
+        out = int8 if args else fp32
+        res = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(out), "--data",
+                                       str(tmp_path / "synthetic"), "--tta", *args])
+        assert res.exit_code == 0, res.output
+    assert "int8" in res.output and "float32" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json", "f.onnx", "q.json",
+                                                          "q.onnx"]  # no temporary left
+    graph = onnx_lib.load(str(int8)).graph
+    assert {i.data_type for i in graph.initializer} >= {onnx_lib.TensorProto.INT8}
+    assert sum(n.op_type == "DequantizeLinear" for n in graph.node) >= 8
+    assert int8.stat().st_size < fp32.stat().st_size / 2
+
+    def logits(path: Path) -> np.ndarray:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        x = ((splits.private.images.astype(np.float32) / 255 - 0.5077) / 0.255)[:, None]
+        assert [o.name for o in sess.get_outputs()] == ["logits", "features", "cam"]
+        z = sess.run(["logits"], {sess.get_inputs()[0].name: x})[0]
+        xf = np.ascontiguousarray(x[..., ::-1])
+        return (z + sess.run(["logits"], {sess.get_inputs()[0].name: xf})[0]) / 2
+
+    want, got = logits(fp32), logits(int8)
+    assert not np.array_equal(want, got)  # quantised arithmetic, not the float32 graph
+    assert (want.argmax(1) == got.argmax(1)).mean() >= 0.95
+    card = json.loads(int8.with_suffix(".json").read_text())
+    acc = float((got.argmax(1) == splits.private.labels).mean())
+    assert card["metrics"]["private_accuracy"] == pytest.approx(acc)
+    w = card["weights"]
+    assert w["stored_as"] == "int8" and w["private_accuracy_tta_int8"] == pytest.approx(acc)
+    fp32_card = json.loads(fp32.with_suffix(".json").read_text())
+    assert w["private_accuracy_tta_fp32"] == pytest.approx(
+        fp32_card["metrics"]["private_accuracy"])
+    assert card["file"] == {"name": "q.onnx", "bytes": int8.stat().st_size}
+    assert EmotionClassifier(int8).has_cam
+
+
+def test_calibration_faces_are_a_fixed_sample(splits):
+    from emostyle.training.quantize import calibration_faces
+
+    a = calibration_faces(splits.train.images, 64)
+    assert a.shape == (64, 48, 48)
+    assert np.array_equal(a, calibration_faces(splits.train.images, 64))
+    assert len(calibration_faces(splits.train.images[:10], 64)) == 10
+
+
 def test_export_matches_pytorch_at_what_it_really_achieves(run_dir, tmp_path):
     """Our own comparison of the exported graph with the PyTorch run (the exporter's own check
     raises above 1e-3, so reading its number back could not fail): float32 agrees to 1e-4."""

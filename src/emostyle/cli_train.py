@@ -94,6 +94,10 @@ def export(
                    ] = False,
     name: Annotated[str | None, typer.Option(help="Model name for the card.")] = None,
     summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
+    int8: Annotated[bool, typer.Option(
+        "--int8", help="Write the int8 copy (about 2.5x faster on CPUs with VNNI), calibrated "
+                       "on --data's Training faces; the card gives float32's accuracy beside "
+                       "it.")] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Export a trained run to ONNX (with a PyTorch parity check) and write its card."""
@@ -102,7 +106,7 @@ def export(
         need_torch()
         from emostyle.training.export import export_lines, export_run
 
-        card, parity = export_run(run_dir, output, data, tta, name, summary, overwrite)
+        card, parity = export_run(run_dir, output, data, tta, name, summary, overwrite, int8)
         for line in export_lines(output, card, parity):
             out.print(line)
         return 0

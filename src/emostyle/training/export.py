@@ -125,35 +125,76 @@ def write_card(path: str | Path, card: dict) -> Path:
 
 def export_run(run_dir: str | Path, output: str | Path, data: str | Path | None = None,
                tta: bool = False, name: str | None = None, summary: str = "",
-               overwrite: bool = False) -> tuple[dict, dict]:
+               overwrite: bool = False, int8: bool = False) -> tuple[dict, dict]:
     """Export a run to ``output`` with its card: (card, parity report).
 
     The card names the run's best epoch and its command; with ``data`` the model is evaluated
-    (with and without flip TTA) and the metrics and the temperature go in the card too. The
-    model and its card are checked before the run is read: neither replaces a file unless
-    ``overwrite``, nor ever one of the run's files (:class:`emostyle.outputs.OutputPlan`).
+    (with and without flip TTA) and the metrics and the temperature go in the card too. With
+    ``int8`` (which needs ``data``: its Training faces calibrate the ranges) the file written is
+    the int8 copy (:mod:`emostyle.training.quantize`), the metrics are its own, and the card's
+    ``weights`` gives the float32 network's accuracies beside them. The model and its card are
+    checked before the run is read: neither replaces a file unless ``overwrite``, nor ever one
+    of the run's files (:class:`emostyle.outputs.OutputPlan`).
     """
     run_dir, output = Path(run_dir), Path(output)
+    if int8 and data is None:
+        raise EmostyleError("--int8 needs --data: its Training faces calibrate the int8 ranges, "
+                            "and the card shows what int8 changes")
     plan = OutputPlan({p for p in run_dir.glob("*") if p.is_file()}, overwrite)
     plan.file(output, "-o")
     plan.file(output.with_suffix(".json"), "-o")  # its card (write_card)
     plan.check()
     model, cfg = load_run(run_dir)
-    report = export_onnx(model, cfg, output)
     history = run_dir / "history.json"
     best = json.loads(history.read_text()) if history.is_file() else None
     best_rec = max(best, key=lambda r: r["public_acc"]) if best else None
     command = (run_dir / "command.txt").read_text().strip() if (
         run_dir / "command.txt").is_file() else ""
-    card = classifier_card(name or output.stem, cfg, output, report, summary, best_rec,
-                           command=command, tta_flip=tta)
-    write_card(output, card)
-    if data is not None:
-        from emostyle.training.onnx_eval import evaluate_onnx
-        plain = evaluate_onnx(output, data, tta=False)
-        flip = evaluate_onnx(output, data, tta=True)
-        card = classifier_card(name or output.stem, cfg, output, report, summary, best_rec,
+
+    def card_for(path: Path, report: dict, plain: dict | None = None,
+                 flip: dict | None = None) -> dict:
+        return classifier_card(name or output.stem, cfg, path, report, summary, best_rec,
                                plain, flip, tta_flip=tta, command=command)
+
+    if not int8:
+        report = export_onnx(model, cfg, output)
+        card = card_for(output, report)
+        write_card(output, card)
+        if data is not None:
+            from emostyle.training.onnx_eval import evaluate_onnx
+            card = card_for(output, report, evaluate_onnx(output, data, tta=False),
+                            evaluate_onnx(output, data, tta=True))
+            write_card(output, card)
+        return card, report
+    return _export_int8(model, cfg, output, data, card_for)
+
+
+def _export_int8(model: nn.Module, cfg: TrainConfig, output: Path, data: str | Path,
+                 card_for) -> tuple[dict, dict]:  # noqa: ANN001
+    """Export float32 beside ``output``, write its int8 copy as ``output``, evaluate both."""
+    from emostyle.training.datasets import load_dataset
+    from emostyle.training.onnx_eval import evaluate_onnx
+    from emostyle.training.quantize import calibration_faces, quantize_classifier
+
+    faces = calibration_faces(load_dataset(data, "fer2013").train.images)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+        fp32 = Path(tmp) / output.name
+        int8 = Path(tmp) / "int8" / output.name
+        int8.parent.mkdir()
+        report = export_onnx(model, cfg, fp32)
+        write_card(fp32, card_for(fp32, report))
+        weights = quantize_classifier(fp32, int8, faces)
+        write_card(int8, card_for(int8, report))
+        fp32_flip = evaluate_onnx(fp32, data, tta=True)
+        plain, flip = evaluate_onnx(int8, data, tta=False), evaluate_onnx(int8, data, tta=True)
+        int8.replace(output)
+        card = card_for(output, report, plain, flip)
+        card["weights"] = {**weights, "parity_with_pytorch": "of the float32 graph quantised",
+                           "private_accuracy_tta_fp32": fp32_flip["accuracy"],
+                           "private_accuracy_tta_int8": flip["accuracy"],
+                           "public_accuracy_tta_fp32": fp32_flip["public_accuracy"],
+                           "public_accuracy_tta_int8": flip["public_accuracy"]}
         write_card(output, card)
     return card, report
 
@@ -167,4 +208,11 @@ def export_lines(output: Path, card: dict, report: dict) -> list[str]:
         lines.append(f"PrivateTest accuracy {m['private_accuracy']:.4f}  macro-F1 "
                      f"{m['private_macro_f1']:.4f}  ECE {m['ece_before']:.4f} -> "
                      f"{m['ece_after']:.4f} (T={m['temperature']:.3f})")
+    w = card.get("weights", {})
+    if w.get("stored_as") == "int8":
+        lines.append(f"int8 (parity above: the float32 graph): flip TTA PublicTest "
+                     f"{w['public_accuracy_tta_int8']:.4f} (float32 "
+                     f"{w['public_accuracy_tta_fp32']:.4f}), PrivateTest "
+                     f"{w['private_accuracy_tta_int8']:.4f} (float32 "
+                     f"{w['private_accuracy_tta_fp32']:.4f})")
     return lines

@@ -12,18 +12,19 @@ from emostyle.training.datasets import FaceSet, load_dataset
 from emostyle.training.evaluate import evaluate_logits, load_votes
 
 
+def dataset_crops(clf: EmotionClassifier, images: np.ndarray) -> np.ndarray:
+    """Dataset faces (uint8 gray (N, H, W)) as ``clf`` takes crops: its size, its channels."""
+    size = clf.pre.size
+    if images.shape[1:] != (size, size):
+        images = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR)
+                           for im in images])
+    return np.repeat(images[..., None], 3, axis=3) if clf.pre.channels == 3 else images
+
+
 def onnx_logits(clf: EmotionClassifier, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """Logits of uint8 gray faces (N, H, W) with the model's own preprocessing, T not applied."""
-    size, chans = clf.pre.size, clf.pre.channels
-    out = []
-    for i in range(0, len(images), batch):
-        x = images[i:i + batch]
-        if x.shape[1:] != (size, size):
-            x = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR)
-                          for im in x])
-        if chans == 3:
-            x = np.repeat(x[..., None], 3, axis=3)
-        out.append(clf.logits(x))
+    out = [clf.logits(dataset_crops(clf, images[i:i + batch]))
+           for i in range(0, len(images), batch)]
     return np.concatenate(out)
 
 
