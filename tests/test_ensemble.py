@@ -17,6 +17,7 @@ from emostyle.training.members import (  # noqa: E402
     build_ensemble,
     select_members,
     weights_to_fp16,
+    weights_to_fp32,
 )
 
 from .test_training import synthetic_faces  # noqa: E402
@@ -48,15 +49,27 @@ def members_dir(tmp_path_factory, npz):
     return root / "members"
 
 
-def test_member_card_records_fp16_choice_and_its_own_temperature(members_dir):
-    card = json.loads((members_dir / "m0.json").read_text())
+@pytest.mark.parametrize("name", ["m0", "m1"])
+def test_member_card_records_its_storage_choice_and_its_own_temperature(members_dir, name):
+    """int8 when it costs <= 0.2 points, else fp16 on the same terms, else float32; the file
+    is what the card says it is."""
+    import onnx
+
+    card = json.loads((members_dir / f"{name}.json").read_text())
     w = card["weights"]
-    assert w["stored_as"] in ("fp16", "fp32")
-    drop = w["private_accuracy_tta_fp32"] - w["private_accuracy_tta_fp16"]
-    assert (w["stored_as"] == "fp16") == (drop <= 0.002)
+    drop = {k: w["private_accuracy_tta_fp32"] - w[f"private_accuracy_tta_{k}"]
+            for k in ("int8", "fp16")}
+    want = "int8" if drop["int8"] <= 0.002 else "fp16" if drop["fp16"] <= 0.002 else "fp32"
+    assert w["stored_as"] == want
+    assert card["metrics"]["private_accuracy"] == w[f"private_accuracy_tta_{want}"]
+    ops = {n.op_type for n in onnx.load(str(members_dir / f"{name}.onnx")).graph.node}
+    assert ("DequantizeLinear" in ops) == (want == "int8")
+    assert ("Cast" in ops) == (want == "fp16")
+    if want == "int8":
+        assert w["calibration_faces"] == 400  # the whole synthetic Training split
     assert card["tta_flip"] is True
     assert card["temperature"] == pytest.approx(card["metrics"]["temperature"])
-    assert card["file"]["bytes"] == (members_dir / "m0.onnx").stat().st_size
+    assert card["file"]["bytes"] == (members_dir / f"{name}.onnx").stat().st_size
 
 
 def test_member_refuses_to_overwrite_an_existing_member(members_dir, npz):
@@ -79,6 +92,56 @@ def test_fp16_weights_halve_the_file_and_keep_the_outputs(members_dir, tmp_path)
     b = ort.InferenceSession(str(fp16)).run(["logits"], {"input": x})[0]
     assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
     assert np.abs(a - b).max() > 0  # the weights really changed precision
+
+
+@pytest.mark.parametrize(("int8", "fp16", "want"), [(0.698, 0.700, "int8"),
+                                                   (0.697, 0.699, "fp16"),
+                                                   (0.697, 0.697, "fp32"),
+                                                   (0.705, 0.690, "int8")])
+def test_storage_is_the_cheapest_copy_within_two_tenths_of_a_point(monkeypatch, tmp_path,
+                                                                     int8, fp16, want):
+    """The rule itself, on made-up accuracies (float32 at 0.700): int8 first, then fp16,
+    each only when it costs <= 0.2 points."""
+    from emostyle.training import members, onnx_eval
+
+    acc = {"fp32": 0.700, "int8": int8, "fp16": fp16}
+    monkeypatch.setattr(onnx_eval, "evaluate_onnx", lambda path, data, tta: {
+        "accuracy": acc[path.stem] if tta else 0.5, "public_accuracy": acc[path.stem] - 0.01})
+    copies = {k: members.StoredCopy(tmp_path / f"{k}.onnx", {"made": k}) for k in acc}
+    chosen, plain, flip, record = members._choose_precision(copies, "data.npz")
+    assert chosen == tmp_path / f"{want}.onnx" and record["stored_as"] == want
+    assert flip["accuracy"] == acc[want] and plain["accuracy"] == 0.5
+    assert record["made"] == want  # the chosen copy's own note
+    assert record["private_accuracy_tta_fp16"] == fp16
+    assert record["public_accuracy_tta_int8"] == pytest.approx(int8 - 0.01)
+
+
+def test_fp32_weights_undo_fp16_and_refuse_a_quantised_graph(members_dir, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from emostyle.errors import EmostyleError
+    from emostyle.training.export import export_onnx, load_run
+    from emostyle.training.quantize import quantize_classifier
+
+    model, cfg = load_run(members_dir.parent / "run1")
+    fp32, fp16, back = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "c.onnx"
+    export_onnx(model, cfg, fp32)
+    weights_to_fp16(fp32, fp16)
+    weights_to_fp32(fp16, back)
+    graph = onnx.load(str(back)).graph
+    assert "Cast" not in {n.op_type for n in graph.node}
+    assert {i.data_type for i in graph.initializer} == {onnx.TensorProto.FLOAT}
+    x = np.random.default_rng(1).normal(size=(4, 1, 48, 48)).astype(np.float32)
+    b = ort.InferenceSession(str(fp16)).run(["logits"], {"input": x})[0]
+    c = ort.InferenceSession(str(back)).run(["logits"], {"input": x})[0]
+    assert np.allclose(b, c, atol=1e-5)  # the fp16 values, now stored as float32
+    (tmp_path / "a.json").write_text((members_dir / "m1.json").read_text())
+    quantize_classifier(fp32, tmp_path / "q.onnx",
+                        np.random.default_rng(2).integers(0, 255, (32, 48, 48), np.uint8))
+    with pytest.raises(EmostyleError, match="already quantised"):
+        weights_to_fp32(tmp_path / "q.onnx", tmp_path / "d.onnx")
+    assert not (tmp_path / "d.onnx").exists()
 
 
 def test_ensemble_card_averages_calibrated_member_probabilities(members_dir, npz, tmp_path):

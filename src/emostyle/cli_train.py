@@ -268,7 +268,7 @@ def ensemble_add(
     data: DataOpt = DEFAULT_DATA,
     summary: Annotated[str, typer.Option(help="One line for the card.")] = "",
 ) -> None:
-    """Export a run as an ensemble member (fp16 when it holds), evaluated with flip TTA."""
+    """Export a run as an ensemble member (int8 or fp16 when it holds), evaluated with flip TTA."""
 
     def body() -> int:
         need_torch()
