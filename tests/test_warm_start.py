@@ -65,6 +65,40 @@ def test_onnx_weights_with_folded_batchnorm_come_back_exactly(source_onnx, split
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
 
 
+def test_int8_weights_come_back_as_the_values_the_graph_dequantises(source_run, source_onnx,
+                                                                    splits, tmp_path):
+    """An int8 export (the default is one) is an --init source too: each layer gets
+    (q - zero point) * scale, so the network computes the float32 model up to rounding."""
+    import onnx
+    from onnx import numpy_helper
+
+    from emostyle.training.quantize import quantize_classifier
+    from emostyle.training.warm_start import onnx_layer_weights
+
+    shutil.copy(source_onnx.with_suffix(".json"), tmp_path / "f.json")
+    shutil.copy(source_onnx, tmp_path / "f.onnx")
+    int8 = tmp_path / "q.onnx"
+    quantize_classifier(tmp_path / "f.onnx", int8, splits.train.images[:128])
+    fp32_layers, int8_layers = onnx_layer_weights(source_onnx), onnx_layer_weights(int8)
+    assert [op for op, _, _ in int8_layers] == [op for op, _, _ in fp32_layers]
+    for (_, w32, _), (_, w8, _) in zip(fp32_layers, int8_layers, strict=True):
+        assert w8.shape == w32.shape and not np.array_equal(w8, w32)
+        step = np.abs(w32).reshape(len(w32), -1).max(1) / 63  # 7-bit weights, per channel
+        assert (np.abs(w8 - w32).reshape(len(w32), -1).max(1) <= step * 0.51 + 1e-7).all()
+    graph = onnx.load(str(int8)).graph
+    ints = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type ==
+            onnx.TensorProto.INT8]
+    assert ints  # the weights read back really were stored as integers
+    model = create_model("vgg_small", **ARCH)
+    init_weights(model, int8, inputs(splits, 256))
+    x = inputs(splits)
+    with torch.no_grad():
+        got = model.eval()(x).numpy()
+    want = ort.InferenceSession(str(source_onnx), providers=["CPUExecutionProvider"]).run(
+        ["logits"], {"input": x.numpy()})[0]
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.95
+
+
 def test_a_checkpoint_is_loaded_as_is(source_run):
     model = create_model("vgg_small", **ARCH)
     init_weights(model, source_run, torch.zeros(1))

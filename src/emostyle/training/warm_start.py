@@ -87,18 +87,36 @@ def load_checkpoint_weights(model: nn.Module, source: str | Path) -> None:
 def onnx_layer_weights(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
     """``(op, weight, bias)`` of every Conv and Gemm node, in graph order, as float32.
 
-    fp16 models store weights as float16 initialisers behind a Cast node; both are read.
+    fp16 models store weights as float16 initialisers behind a Cast node; int8 models
+    (``export --int8``, int8 members) as integers behind a DequantizeLinear node, read back as
+    the values it computes, ``(q - zero_point) * scale`` per output channel. All are read.
     """
     graph = onnx.load(str(path)).graph
     tensors = {t.name: numpy_helper.to_array(t).astype(np.float32) for t in graph.initializer}
     casts = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Cast"}
+    dequantized = {n.output[0]: n for n in graph.node if n.op_type == "DequantizeLinear"}
 
-    def value(name: str) -> np.ndarray:
-        name = casts.get(name, name)
+    def stored(name: str) -> np.ndarray:
         if name not in tensors:
             raise EmostyleError(f"--init {path}: a layer's weights are computed, not stored; "
                                 "this graph cannot be read back")
         return tensors[name]
+
+    def value(name: str) -> np.ndarray:
+        name = casts.get(name, name)
+        if name not in dequantized:
+            return stored(name)
+        node = dequantized[name]
+        q, scale = stored(node.input[0]), stored(node.input[1])
+        zero = stored(node.input[2]) if len(node.input) > 2 and node.input[2] else 0.0
+        axis = next((onnx.helper.get_attribute_value(a) for a in node.attribute
+                     if a.name == "axis"), 1)
+        if np.ndim(scale) == 1 and q.ndim > 1:  # per channel: along ``axis``
+            shape = [1] * q.ndim
+            shape[axis] = -1
+            scale = scale.reshape(shape)
+            zero = np.reshape(zero, shape) if np.ndim(zero) == 1 else zero
+        return ((q - zero) * scale).astype(np.float32)
 
     layers = []
     for node in graph.node:
