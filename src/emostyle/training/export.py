@@ -190,7 +190,8 @@ def _export_int8(model: nn.Module, cfg: TrainConfig, output: Path, data: str | P
         plain, flip = evaluate_onnx(int8, data, tta=False), evaluate_onnx(int8, data, tta=True)
         int8.replace(output)
         card = card_for(output, report, plain, flip)
-        card["weights"] = {**weights, "parity_with_pytorch": "of the float32 graph quantised",
+        card["weights"] = {"stored_as": "int8", **weights,
+                           "parity_with_pytorch": "of the float32 graph quantised",
                            "private_accuracy_tta_fp32": fp32_flip["accuracy"],
                            "private_accuracy_tta_int8": flip["accuracy"],
                            "public_accuracy_tta_fp32": fp32_flip["public_accuracy"],

@@ -276,7 +276,6 @@ def _stored_copies(fp32: Path, data: str | Path) -> dict[str, StoredCopy]:
         else:
             faces = calibration_faces(load_dataset(data, "fer2013").train.images)
             note = quantize_classifier(fp32, path, faces)
-            note.pop("stored_as")
         path.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text(),
                                              encoding="utf-8")
         copies[kind] = StoredCopy(path, note)

@@ -77,7 +77,7 @@ def quantize_classifier(src: str | Path, dst: str | Path, faces: np.ndarray) -> 
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=QUANTIZED_OPS,
                         calibrate_method=CalibrationMethod.MinMax)
-    return {"stored_as": "int8", "calibration_faces": len(faces),
+    return {"calibration_faces": len(faces),
             "calibration": f"{len(faces)} Training faces (seed {CALIBRATION_SEED}), min-max "
                            "ranges; weights per output channel in 7 bits, activations uint8",
             "quantized_ops": QUANTIZED_OPS}
