@@ -72,6 +72,20 @@ def test_member_card_records_its_storage_choice_and_its_own_temperature(members_
     assert card["file"]["bytes"] == (members_dir / f"{name}.onnx").stat().st_size
 
 
+def test_member_card_says_when_training_finished_not_when_it_was_stored(members_dir, npz):
+    """A run stored again later (in int8, say) keeps the date its last epoch was written."""
+    import datetime as dt
+    import os
+
+    run = members_dir.parent / "run1"
+    history = run / "history.json"
+    os.utime(history, (history.stat().st_atime, dt.datetime(2026, 1, 2, 23, 30,
+                                                             tzinfo=dt.timezone.utc).timestamp()))
+    card = add_member(run, "m1_again", npz, members_dir=members_dir.parent / "again")
+    assert card["training"]["finished"] == "2026-01-02"
+    assert card["date"] == dt.date.today().isoformat()
+
+
 def test_member_refuses_to_overwrite_an_existing_member(members_dir, npz):
     with pytest.raises(Exception, match="exists"):
         add_member(members_dir.parent / "run0", "m0", npz, members_dir=members_dir)

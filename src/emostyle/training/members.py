@@ -250,8 +250,16 @@ def add_member(run_dir: str | Path, name: str, data: str | Path, summary: str = 
         card = classifier_card(name, cfg, target, parity, summary, best, plain, flip,
                                tta_flip=True, command=command)
         card["weights"] = weights
+        if history.is_file():
+            card["training"]["finished"] = training_finished(history)
         write_card(target, card)
     return card
+
+
+def training_finished(history: Path) -> str:
+    """The UTC date a run's last epoch was written: the card's own ``date`` is the day the
+    member was stored, which is later when a run is stored again (in int8, say)."""
+    return dt.datetime.fromtimestamp(history.stat().st_mtime, dt.timezone.utc).date().isoformat()
 
 
 @dataclass(frozen=True)
